@@ -1,0 +1,23 @@
+//! snnrs: spiking-neuron kernels over slices, and (feature `python`) their PyO3 module
+//! `snnrs._core`.
+//!
+//! The kernels know nothing of Python or PyTorch: they take `[T, N]` time-first buffers and
+//! write their outputs. See `shared/spec/NEURONS.md` for the math.
+
+pub mod error;
+pub mod float;
+pub mod isa;
+pub mod memory;
+pub mod neuron;
+pub mod parallel;
+pub mod surrogate;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use error::{Error, Result};
+pub use float::Float;
+pub use neuron::{
+    backward, forward, rate_forward, BackwardIo, ForwardIo, GradParams, NeuronParams, RateIo,
+};
+pub use surrogate::{Surrogate, SurrogateKind};

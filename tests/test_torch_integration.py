@@ -1,0 +1,122 @@
+"""The custom ops under torch.library.opcheck, torch.compile, fork and threads."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+
+import pytest
+import snnrs
+import torch
+from snnrs import _core, ops
+
+
+def _args(requires_grad: bool, plif: bool):
+    x = torch.randn(4, 3, 5, dtype=torch.float64, requires_grad=requires_grad)
+    v0 = torch.randn(3, 5, dtype=torch.float64, requires_grad=requires_grad)
+    w = torch.tensor(0.1, dtype=torch.float64, requires_grad=requires_grad) if plif else None
+    return x, v0, w
+
+
+@pytest.mark.parametrize("plif", [False, True])
+@pytest.mark.parametrize("v_reset", [0.0, None])
+def test_opcheck_forward_and_rate(plif, v_reset):
+    for requires_grad in (False, True):
+        x, v0, w = _args(requires_grad, plif)
+        params = (0.5, True, 1.0, v_reset, False, "sigmoid", 4.0)
+        torch.library.opcheck(torch.ops.snnrs.neuron_forward.default, (x, v0, w, *params))
+    x, v0, w = _args(False, plif)
+    torch.library.opcheck(torch.ops.snnrs.neuron_rate_forward.default, (x, v0, w, *params))
+
+
+def test_opcheck_backward():
+    h = torch.randn(4, 6, dtype=torch.float64)
+    g, gv, v0 = torch.randn_like(h), torch.randn(6, dtype=torch.float64), torch.randn(6,
+                                                                              dtype=torch.float64)
+    w = torch.tensor(0.2, dtype=torch.float64)
+    for args in [(g, gv, h, v0, w), (g, None, h, None, None)]:
+        torch.library.opcheck(torch.ops.snnrs.neuron_backward.default,
+                              (*args, 0.5, True, 1.0, 0.0, True, "atan", 2.0))
+
+
+def test_torch_compile_fullgraph_matches_eager():
+    net = torch.nn.Sequential(
+        snnrs.nn.TimeDistributed(torch.nn.Linear(6, 8)),
+        snnrs.nn.PLIF(step_mode="m"),
+        snnrs.nn.TimeDistributed(torch.nn.Linear(8, 4)),
+        snnrs.nn.LIF(tau=3.0, v_reset=None, surrogate="atan", step_mode="m"),
+    )
+    x = torch.randn(5, 2, 6)
+
+    def run(fn):
+        snnrs.nn.reset(net)
+        net.zero_grad()
+        out = fn(x)
+        out.sum().backward()
+        return out.detach(), [p.grad.clone() for p in net.parameters()]
+
+    eager = run(net)
+    compiled = run(torch.compile(net, fullgraph=True))
+    assert torch.equal(eager[0], compiled[0])
+    for a, b in zip(eager[1], compiled[1], strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def _forward_with_threads(x: torch.Tensor, threads: int) -> torch.Tensor:
+    """The Rust forward on ``x [T, N]`` with an explicit thread count (torch's may differ)."""
+    spikes, h, v = torch.empty_like(x), torch.empty_like(x), torch.empty(x.shape[1])
+    v0 = torch.zeros(x.shape[1])
+    _core.forward("float32", x.shape[0], x.shape[1], x.data_ptr(), v0.data_ptr(),
+                  spikes.data_ptr(), h.data_ptr(), v.data_ptr(), 0.5, True, 1.0, 0.0, threads)
+    return spikes
+
+
+def _child(queue, x):
+    torch.set_num_threads(1)  # torch's own OpenMP pool is not fork-safe; ours must be
+    queue.put(float(_forward_with_threads(x, threads=2).sum()))
+
+
+def test_no_deadlock_after_fork():
+    x = torch.randn(8, 70000)
+    expected = float(_forward_with_threads(x, threads=2).sum())  # the parent's pool is up
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(queue, x))
+    proc.start()
+    proc.join(60)
+    if proc.is_alive():
+        proc.kill()
+    assert proc.exitcode == 0, "child process hung or crashed after fork"
+    assert queue.get(timeout=5) == expected
+
+
+def test_dataloader_workers_can_call_the_ops():
+    class Spiking(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return ops.lif(torch.full((8, 40000), 0.6))[0].sum()
+
+    ops.lif(torch.randn(8, 70000))
+    loader = torch.utils.data.DataLoader(Spiking(), batch_size=2, num_workers=2,
+                                         multiprocessing_context="fork")
+    totals = torch.cat(list(loader))
+    expected = ops.lif(torch.full((8, 40000), 0.6))[0].sum()
+    assert torch.equal(totals, expected.expand(4))
+
+
+def test_concurrent_python_threads_get_correct_results():
+    x = torch.randn(16, 100000)
+    expected = ops.lif(x)[0]
+    results: list[bool] = []
+
+    def work():
+        results.append(all(torch.equal(ops.lif(x)[0], expected) for _ in range(3)))
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == [True, True, True]
