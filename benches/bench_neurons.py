@@ -12,7 +12,8 @@ benches/RESULTS.md between the neuron-bench markers.
 Libraries: snnrs (``snnrs.ops.lif``), spikingjelly (``LIFNode``, step_mode="m", CPU torch
 loop), snntorch (``snn.Leaky(beta=0.5)`` stepped over T; subtractive reset, ATan surrogate),
 norse (``Lift(LIFBoxCell)``: same charge and hard reset, SuperSpike surrogate, strict ``>``
-threshold) and torch (a plain Python loop with a sigmoid-surrogate autograd.Function).
+threshold), torch (a plain Python loop with a sigmoid-surrogate autograd.Function) and
+baseline (spikes = x: the cost of the loss and its backward alone, common to all).
 
 Example:
     python benches/bench_neurons.py --quick
@@ -22,6 +23,8 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import gc
 import importlib.metadata
 import math
@@ -49,10 +52,10 @@ HEADLINE = (8, 2**20)
 DEFAULT_T = (4, 8, 32, 128)
 DEFAULT_N = (2**16, 2**20, 2**22)
 QUICK_T, QUICK_N = (4, 8), (2**12, 2**16)
-LIBS = ("snnrs", "spikingjelly", "snntorch", "norse", "torch")
-SLOW_LIBS = frozenset(LIBS) - {"snnrs"}
+LIBS = ("snnrs", "spikingjelly", "snntorch", "norse", "torch", "baseline")
+SLOW_LIBS = frozenset(LIBS) - {"snnrs", "baseline"}
 REFERENCE_LIB = "spikingjelly"
-ROUND_TARGET, MAX_ROUNDS = 1.0, 25  # seconds per round of all libraries; rounds per cell
+ROUND_TARGET, MAX_ROUNDS = 5.0, 25  # fast cells get rounds to fill ~5 s, at most 25
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 START, END = "<!-- neuron-bench:start -->", "<!-- neuron-bench:end -->"
 
@@ -134,12 +137,18 @@ def torch_forward(x: Tensor) -> Forward:
     return lambda: torch_loop(x)
 
 
+def baseline_forward(x: Tensor) -> Forward:
+    """Identity "neuron" (spikes = x): what the harness's loss and its backward cost alone."""
+    return lambda: x
+
+
 FACTORIES: dict[str, Callable[[Tensor], Forward]] = {
     "snnrs": snnrs_forward,
     "spikingjelly": spikingjelly_forward,
     "snntorch": snntorch_forward,
     "norse": norse_forward,
     "torch": torch_forward,
+    "baseline": baseline_forward,
 }
 PACKAGES = {"spikingjelly": "spikingjelly", "snntorch": "snntorch", "norse": "norse"}
 
@@ -168,20 +177,21 @@ def time_calls(fn: Callable[[], object], repeats: int) -> list[float]:
     return times
 
 
-def copy_bandwidth(numel: int = 2**25, repeats: int = 11) -> tuple[float, float]:
-    """Bytes read + written per second: ``(y.copy_(x) into y preallocated, x.clone())``."""
-    x = torch.randn(numel)
+def copy_bandwidth(numel: int = 2**25, repeats: int = 5) -> tuple[list[float], list[float]]:
+    """Samples of bytes read + written per second: ``(y.copy_(x) into y preallocated,
+    x.clone() into a fresh allocation)``."""
+    x = torch.full((numel,), 1.0)
     y = torch.empty_like(x)
     nbytes = 2 * x.numel() * x.element_size()
     y.copy_(x)
-    copy_t = statistics.median(time_calls(lambda: y.copy_(x), repeats))
-    clone_times = []
-    for _ in range(repeats + 1):
+    copies = [nbytes / t for t in time_calls(lambda: y.copy_(x), repeats)]
+    clones = []
+    for _ in range(repeats):
         t0 = time.perf_counter()
         z = x.clone()
-        clone_times.append(time.perf_counter() - t0)
+        clones.append(nbytes / (time.perf_counter() - t0))
         del z
-    return nbytes / copy_t, nbytes / statistics.median(clone_times[1:])
+    return copies, clones
 
 
 class SavedBytes:
@@ -265,6 +275,14 @@ class Cell:
     saved_bytes: float | None = None  # per neuron-step
 
 
+def release_memory() -> None:
+    """Collects garbage and returns freed heap to the OS: glibc keeps the loops' per-step
+    tensors (under its mmap threshold) otherwise, and RSS grows by GBs from cell to cell."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def mem_available() -> int:
     with open("/proc/meminfo") as f:
         for line in f:
@@ -291,8 +309,8 @@ def run_cell(t: int, n: int, libs: list[str], repeats: int, budget: float,
 
     ``rate`` holds each library's seconds per neuron-step on its latest (largest) cell, to skip
     a slow peer's cell before even warming up; ``saved_rate`` its saved bytes per neuron-step.
-    Interleaving keeps the ratios fair when the machine's load drifts. Cells faster than
-    ``ROUND_TARGET`` per round get more rounds (up to ``MAX_ROUNDS``), never fewer than repeats.
+    Interleaving keeps the ratios fair when the machine's load drifts. There are ``repeats``
+    rounds, or more (up to ``MAX_ROUNDS``) where they would take under ``ROUND_TARGET`` s.
     """
     steps = t * n
     cells = {lib: Cell(t, n, lib) for lib in libs}
@@ -330,8 +348,8 @@ def run_cell(t: int, n: int, libs: list[str], repeats: int, budget: float,
     return list(cells.values())
 
 
-def run_grid(ts: list[int], ns: list[int], libs: list[str], repeats: int,
-             budget: float) -> list[Cell]:
+def run_grid(ts: list[int], ns: list[int], libs: list[str], repeats: int, budget: float,
+             after_cell: Callable[[], None]) -> list[Cell]:
     """All cells, smallest T x N first (so a slow peer's rate predicts its larger cells)."""
     cells, rate, saved_rate = [], {}, {}
     for t, n in sorted(((t, n) for t in ts for n in ns), key=lambda c: (c[0] * c[1], c)):
@@ -342,7 +360,8 @@ def run_grid(ts: list[int], ns: list[int], libs: list[str], repeats: int,
         print(f"  T={t} N={n_label(n)} [{time.perf_counter() - t0:.1f}s]: {shown}",
               file=sys.stderr, flush=True)
         cells += done
-        gc.collect()
+        release_memory()
+        after_cell()
     return sorted(cells, key=lambda c: (c.T, c.N, LIBS.index(c.lib)))
 
 
@@ -368,6 +387,8 @@ def format_table(cells: list[Cell], bw_copy: float, bw_clone: float) -> str:
             rate = BYTES_PER_NEURON_STEP * c.T * c.N / (c.ms * 1e-3)
             timing = [f"{c.ms:.2f}", str(c.runs), f"{speed / c.ms:.2f}x" if speed else "-",
                       f"{rate / bw_copy:.1%}", f"{rate / bw_clone:.1%}"]
+            if c.lib == "baseline":  # not a neuron: only its time means something
+                timing[2:] = ["n/a"] * 3
         saved = "-" if c.saved_bytes is None else f"{c.saved_bytes:.2f}"
         rows.append([str(c.T), n_label(c.N), c.lib, *timing, saved])
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -375,6 +396,11 @@ def format_table(cells: list[Cell], bw_copy: float, bw_clone: float) -> str:
              for r in [header, *rows]]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
+
+
+def gbs(samples: list[float]) -> str:
+    return (f"{statistics.median(samples) / 1e9:.1f} GB/s ({min(samples) / 1e9:.1f} - "
+            f"{max(samples) / 1e9:.1f})")
 
 
 def machine() -> str:
@@ -485,17 +511,25 @@ def main(argv: list[str] | None = None) -> None:
     say(f"Versions: {versions(libs)}")
     check = check_headline_spikes() if REFERENCE_LIB in libs else "skipped (no spikingjelly)"
     say(f"Spike check, snnrs vs SpikingJelly: {check}")
-    bw_copy, bw_clone = copy_bandwidth()
-    say(f"Copy bandwidth (bytes read + written, 2^25 fp32, median of 11): `y.copy_(x)` into a "
-        f"preallocated tensor {bw_copy / 1e9:.2f} GB/s, `x.clone()` (fresh allocation) "
-        f"{bw_clone / 1e9:.2f} GB/s")
+    bandwidth: tuple[list[float], list[float]] = ([], [])  # copy_, clone samples
+
+    def sample_bandwidth() -> None:
+        for samples, new in zip(bandwidth, copy_bandwidth(), strict=True):
+            samples += new
+
+    sample_bandwidth()
     fwd_us, fwd_bwd_us = overhead_us()
     say(f"`snnrs.ops.lif` overhead on [8, 16] (median per call): forward {fwd_us:.1f} us, "
         f"forward + backward {fwd_bwd_us:.1f} us")
     t0 = time.perf_counter()
-    cells = run_grid(args.T, args.N, libs, args.repeats, args.budget)
+    cells = run_grid(args.T, args.N, libs, args.repeats, args.budget, sample_bandwidth)
     say(f"Grid time {time.perf_counter() - t0:.0f} s; load average at end "
         f"{os.getloadavg()[0]:.2f}")
+    bw_copy, bw_clone = (statistics.median(samples) for samples in bandwidth)
+    say("Copy bandwidth (bytes read + written on 2^25 fp32, 5 samples before the grid and 5 "
+        f"after each cell, {len(bandwidth[0])} in all; median (min - max)): `y.copy_(x)` into "
+        f"a preallocated tensor {gbs(bandwidth[0])}, `x.clone()` (fresh allocation) "
+        f"{gbs(bandwidth[1])}")
     table = format_table(cells, bw_copy, bw_clone)
     print(table)
     if not args.no_write:
@@ -513,7 +547,7 @@ def render_section(facts: list[str], table: str, args: argparse.Namespace) -> st
         "run) with `time.perf_counter`. Per cell, every library runs one warm-up (which also",
         "counts the saved bytes), then rounds that time each library once on the same x and g,",
         "interleaved so load drift hits all alike; `runs` is the number of rounds: at least",
-        f"{args.repeats}, more (up to {MAX_ROUNDS}) where a round takes under"
+        f"{args.repeats}, more (up to {MAX_ROUNDS}) where they would take under"
         f" {ROUND_TARGET:g} s. Slow peers skip cells whose repeats would take over",
         f"{args.budget:g} s, estimated from their previous cell or their warm-up (a second one",
         "if the first says skip; the estimate shown is the smaller); snnrs and",
@@ -522,11 +556,13 @@ def render_section(facts: list[str], table: str, args: argparse.Namespace) -> st
         "",
         "Speed-up vs SJ = SpikingJelly time / library time. BW eff. = (24 B x T x N / time) /",
         "copy bandwidth, against each copy variant (N=2^16 cells fit in cache and reuse freed",
-        "memory, so they can exceed 100%). Saved B/neuron-step = bytes of the unique storages",
+        "memory, so they can exceed 100%; so can cells measured against a slow `clone`: fresh",
+        "allocations page-fault on this VM). Saved B/neuron-step = bytes of the unique storages",
         "autograd saves during the forward, the input x excluded, / (T x N). snnTorch",
         "(`Leaky(beta=0.5)`: subtractive reset, ATan surrogate) and Norse (`Lift(LIFBoxCell)`:",
         "SuperSpike surrogate, strict threshold) differ slightly in math: speed peers only.",
-        "`torch` is a plain Python loop over T with a sigmoid-surrogate autograd.Function.",
+        "`torch` is a plain Python loop over T with a sigmoid-surrogate autograd.Function;",
+        "`baseline` is the identity (spikes = x), i.e. the loss and its backward alone.",
         "",
         table,
         "",

@@ -73,6 +73,11 @@ impl Buf {
     }
 }
 
+/// `T * N` for a `[T, N]` buffer, refusing sizes that overflow.
+fn sequence_len(steps: usize, n: usize) -> Result<usize, Error> {
+    steps.checked_mul(n).ok_or_else(|| Error::Shape(format!("T * N overflows: {steps} x {n}")))
+}
+
 fn neuron_params(
     leak: f64,
     decay_input: bool,
@@ -105,7 +110,7 @@ fn run_forward<F: Float>(
     bufs: [usize; 5],
     threads: usize,
 ) -> Result<(), Error> {
-    let tn = steps * n;
+    let tn = sequence_len(steps, n)?;
     let [x, v0, s, h, v] = bufs;
     // SAFETY: snnrs.ops passes distinct, contiguous tensors of these sizes and dtype F.
     let io = unsafe {
@@ -156,7 +161,7 @@ fn run_backward<F: Float>(
     bufs: [usize; 6],
     threads: usize,
 ) -> Result<Option<f64>, Error> {
-    let tn = steps * n;
+    let tn = sequence_len(steps, n)?;
     let [gs, gv, h, v0, gx, gv0] = bufs;
     // SAFETY: as in run_forward; a zero pointer for grad_v / v0 means "absent".
     let io = unsafe {
@@ -214,7 +219,7 @@ fn run_rate<F: Float>(
     bufs: [usize; 6],
     threads: usize,
 ) -> Result<(), Error> {
-    let tn = steps * n;
+    let tn = sequence_len(steps, n)?;
     let [x, v0, s, v, rate, elig] = bufs;
     // SAFETY: as in run_forward.
     let io = unsafe {

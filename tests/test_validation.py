@@ -84,6 +84,8 @@ def test_the_core_rejects_bad_buffers_without_crashing():
     x = torch.zeros(2, 3)
     with pytest.raises(ValueError, match="T must be at least 1"):
         _core.forward("float32", 0, 3, *[x.data_ptr()] * 5, 0.5, True, 1.0, 0.0, 1)
+    with pytest.raises(ValueError, match="overflows"):
+        _core.forward("float32", 2**62, 8, *[x.data_ptr()] * 5, 0.5, True, 1.0, 0.0, 1)
     with pytest.raises(ValueError, match="leak"):
         _core.forward("float32", 2, 3, *[x.data_ptr()] * 5, -1.0, True, 1.0, 0.0, 1)
     with pytest.raises(ValueError, match="surrogate"):
