@@ -7,7 +7,6 @@
 pub mod error;
 pub mod float;
 pub mod isa;
-pub mod memory;
 pub mod neuron;
 pub mod parallel;
 pub mod surrogate;

@@ -7,7 +7,6 @@
 
 use crate::error::Error;
 use crate::float::Float;
-use crate::memory::advise_huge_pages;
 use crate::neuron::{self, BackwardIo, ForwardIo, GradParams, NeuronParams, RateIo};
 use crate::surrogate::{Surrogate, SurrogateKind};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
@@ -67,9 +66,7 @@ impl Buf {
     /// # Safety
     /// As [`Buf::read`], and no other live slice may overlap it.
     unsafe fn write<'a, F>(self, name: &str) -> Result<&'a mut [F], Error> {
-        let ptr = self.checked::<F>(name)?;
-        advise_huge_pages(ptr.cast(), self.len * std::mem::size_of::<F>());
-        Ok(std::slice::from_raw_parts_mut(ptr, self.len))
+        Ok(std::slice::from_raw_parts_mut(self.checked::<F>(name)?, self.len))
     }
 }
 
