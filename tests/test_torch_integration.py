@@ -120,3 +120,12 @@ def test_concurrent_python_threads_get_correct_results():
     for t in threads:
         t.join(60)
     assert results == [True, True, True]
+
+
+def test_opcheck_half_precision_keeps_h_in_float32():
+    x, v0 = torch.randn(4, 6).bfloat16(), torch.zeros(6).bfloat16()
+    params = (0.5, True, 1.0, 0.0, False, "sigmoid", 4.0)
+    torch.library.opcheck(torch.ops.snnrs.neuron_forward.default, (x, v0, None, *params))
+    h = torch.randn(4, 6)
+    torch.library.opcheck(torch.ops.snnrs.neuron_backward.default,
+                          (torch.randn(4, 6).bfloat16(), None, h, None, None, *params))

@@ -25,8 +25,13 @@ from . import surrogate as sg
 _KERNEL_DTYPES = {torch.float32: "float32", torch.float64: "float64"}
 
 
-def _leak_of(w: Tensor | None, leak: float) -> "float | Tensor":
-    return leak if w is None else torch.sigmoid(w)
+def _compute_dtype(t: Tensor) -> torch.dtype:
+    """float16 / bfloat16 compute (and keep ``H``) in float32; float32 / float64 as they are."""
+    return t.dtype if t.dtype in _KERNEL_DTYPES else torch.float32
+
+
+def _prep(t: Tensor | None, dtype: torch.dtype) -> Tensor | None:
+    return None if t is None else t.to(dtype).contiguous()
 
 
 def _is_empty(x: Tensor) -> bool:
@@ -35,6 +40,51 @@ def _is_empty(x: Tensor) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # The custom ops. `w` is PLIF's parameter (leak = sigmoid(w)); when None, `leak` is used.
+# Each op casts and lays out its inputs once, then runs a kernel: the pure-PyTorch twin from
+# snnrs.reference by default (any device), the Rust kernel on the CPU.
+
+
+def _forward(kernel, x, v0, w, leak, decay_input, v_threshold, v_reset):
+    dt = _compute_dtype(x)
+    if _is_empty(x):
+        return x.new_empty(x.shape), v0.clone(), x.new_empty(x.shape, dtype=dt)
+    spikes, v, h_seq = kernel(_prep(x, dt), _prep(v0, dt), w, leak, decay_input, v_threshold,
+                              v_reset)
+    return spikes.to(x.dtype), v.to(x.dtype), h_seq
+
+
+def _backward(kernel, grad_spikes, grad_v, h_seq, v0, w, *params):
+    out = grad_spikes.dtype
+    if _is_empty(h_seq):
+        grad_v0 = h_seq.new_zeros(h_seq.shape[1:], dtype=out) if grad_v is None else grad_v.clone()
+        return h_seq.new_zeros(h_seq.shape, dtype=out), grad_v0, h_seq.new_zeros(())
+    dt = h_seq.dtype
+    grad_x, grad_v0, grad_leak = kernel(_prep(grad_spikes, dt), _prep(grad_v, dt),
+                                        h_seq.contiguous(), _prep(v0, dt), w, *params)
+    return grad_x.to(out), grad_v0.to(out), grad_leak
+
+
+def _rate_forward(kernel, x, v0, w, *params):
+    if _is_empty(x):
+        return x.new_empty(x.shape), v0.clone(), v0.new_zeros(v0.shape), v0.new_zeros(v0.shape)
+    dt = _compute_dtype(x)
+    return tuple(t.to(x.dtype) for t in kernel(_prep(x, dt), _prep(v0, dt), w, *params))
+
+
+def _leak_of(w: Tensor | None, leak: float) -> "float | Tensor":
+    return leak if w is None else torch.sigmoid(w)
+
+
+def _reference_forward(x, v0, w, leak, *params):
+    return reference.forward(x, v0, _leak_of(w, leak), *params)
+
+
+def _reference_backward(grad_spikes, grad_v, h_seq, v0, w, leak, *params):
+    return reference.backward(grad_spikes, grad_v, h_seq, v0, _leak_of(w, leak), *params)
+
+
+def _reference_rate_forward(x, v0, w, leak, *params):
+    return reference.rate_forward(x, v0, _leak_of(w, leak), *params)
 
 
 @torch.library.custom_op("snnrs::neuron_forward", mutates_args=())
@@ -43,10 +93,9 @@ def neuron_forward(
     v_threshold: float, v_reset: float | None, detach_reset: bool, surrogate: str,
     alpha: float,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """``(spikes [T, *], v_T [*], h_seq [T, *])``; the last is saved for backward."""
-    if _is_empty(x):
-        return x.new_empty(x.shape), v0.clone(), x.new_empty(x.shape)
-    return reference.forward(x, v0, _leak_of(w, leak), decay_input, v_threshold, v_reset)
+    """``(spikes [T, *], v_T [*], h_seq [T, *])``; ``h_seq`` (float32 for half inputs) is what
+    backward needs."""
+    return _forward(_reference_forward, x, v0, w, leak, decay_input, v_threshold, v_reset)
 
 
 @torch.library.custom_op("snnrs::neuron_backward", mutates_args=())
@@ -56,10 +105,8 @@ def neuron_backward(
     v_reset: float | None, detach_reset: bool, surrogate: str, alpha: float,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """``(dL/dx [T, *], dL/dv0 [*], dL/dleak [])``; the last only when ``v0`` is given."""
-    if _is_empty(h_seq):
-        return _empty_backward(grad_v, h_seq)
-    return reference.backward(grad_spikes, grad_v, h_seq, v0, _leak_of(w, leak), decay_input,
-                              v_threshold, v_reset, detach_reset, surrogate, alpha)
+    return _backward(_reference_backward, grad_spikes, grad_v, h_seq, v0, w, leak, decay_input,
+                     v_threshold, v_reset, detach_reset, surrogate, alpha)
 
 
 @torch.library.custom_op("snnrs::neuron_rate_forward", mutates_args=())
@@ -69,84 +116,65 @@ def neuron_rate_forward(
     alpha: float,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``(spikes [T, *], v_T, rate, eligibility)``; no gradient (rate backprop's spike pass)."""
-    if _is_empty(x):
-        return x.new_empty(x.shape), v0.clone(), v0.new_zeros(v0.shape), v0.new_zeros(v0.shape)
-    return reference.rate_forward(x, v0, _leak_of(w, leak), decay_input, v_threshold, v_reset,
-                                  detach_reset, surrogate, alpha)
-
-
-def _empty_backward(grad_v: Tensor | None, h_seq: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    gv0 = h_seq.new_zeros(h_seq.shape[1:]) if grad_v is None else grad_v.clone()
-    return h_seq.new_zeros(h_seq.shape), gv0, h_seq.new_zeros(())
+    return _rate_forward(_reference_rate_forward, x, v0, w, leak, decay_input, v_threshold,
+                         v_reset, detach_reset, surrogate, alpha)
 
 
 # ---------------------------------------------------------------------------------------------
-# CPU kernels: contiguous buffers in, Rust writes outputs that torch allocated.
+# CPU kernels: Rust writes into outputs that torch allocated (inputs are contiguous already).
 
 
-def _kernel_dtype(t: Tensor) -> torch.dtype:
-    return t.dtype if t.dtype in _KERNEL_DTYPES else torch.float32
+def _cpu_args(t: Tensor, w: Tensor | None, leak: float) -> tuple:
+    leak = leak if w is None else float(torch.sigmoid(w))
+    return _KERNEL_DTYPES[t.dtype], t.shape[0], t[0].numel(), leak
 
 
-def _prep(t: Tensor, dtype: torch.dtype) -> Tensor:
-    return t.to(dtype).contiguous()
+def _rust_forward(x, v0, w, leak, decay_input, v_threshold, v_reset):
+    spikes, h_seq, v = torch.empty_like(x), torch.empty_like(x), torch.empty_like(v0)
+    name, steps, n, leak = _cpu_args(x, w, leak)
+    _core.forward(name, steps, n, x.data_ptr(), v0.data_ptr(), spikes.data_ptr(),
+                  h_seq.data_ptr(), v.data_ptr(), leak, decay_input, v_threshold, v_reset,
+                  torch.get_num_threads())
+    return spikes, v, h_seq
 
 
-def _out(like: Tensor, dtype: torch.dtype, shape=None) -> Tensor:
-    return torch.empty(like.shape if shape is None else shape, dtype=dtype)
+def _rust_backward(grad_spikes, grad_v, h_seq, v0, w, leak, decay_input, v_threshold, v_reset,
+                   detach_reset, surrogate, alpha):
+    grad_x, grad_v0 = torch.empty_like(h_seq), torch.empty_like(h_seq[0])
+    name, steps, n, leak = _cpu_args(h_seq, w, leak)
+    grad_leak = _core.backward(
+        name, steps, n, grad_spikes.data_ptr(), 0 if grad_v is None else grad_v.data_ptr(),
+        h_seq.data_ptr(), 0 if v0 is None else v0.data_ptr(), grad_x.data_ptr(),
+        grad_v0.data_ptr(), leak, decay_input, v_threshold, v_reset, detach_reset, surrogate,
+        alpha, torch.get_num_threads())
+    return grad_x, grad_v0, torch.tensor(grad_leak or 0.0, dtype=h_seq.dtype)
 
 
-def _cpu_leak(w: Tensor | None, leak: float) -> float:
-    return leak if w is None else float(torch.sigmoid(w))
+def _rust_rate_forward(x, v0, w, leak, decay_input, v_threshold, v_reset, detach_reset,
+                       surrogate, alpha):
+    spikes = torch.empty_like(x)
+    v, rate, elig = (torch.empty_like(v0) for _ in range(3))
+    name, steps, n, leak = _cpu_args(x, w, leak)
+    _core.rate_forward(name, steps, n, x.data_ptr(), v0.data_ptr(), spikes.data_ptr(),
+                       v.data_ptr(), rate.data_ptr(), elig.data_ptr(), leak, decay_input,
+                       v_threshold, v_reset, detach_reset, surrogate, alpha,
+                       torch.get_num_threads())
+    return spikes, v, rate, elig
 
 
 @neuron_forward.register_kernel("cpu")
-def _forward_cpu(x, v0, w, leak, decay_input, v_threshold, v_reset, detach_reset, surrogate,
-                 alpha):
-    if _is_empty(x):
-        return x.new_empty(x.shape), v0.clone(), x.new_empty(x.shape)
-    dt = _kernel_dtype(x)
-    xc, v0c = _prep(x, dt), _prep(v0, dt)
-    spikes, h_seq, v = _out(xc, dt), _out(xc, dt), _out(v0c, dt)
-    _core.forward(_KERNEL_DTYPES[dt], x.shape[0], v0c.numel(), xc.data_ptr(), v0c.data_ptr(),
-                  spikes.data_ptr(), h_seq.data_ptr(), v.data_ptr(), _cpu_leak(w, leak),
-                  decay_input, v_threshold, v_reset, torch.get_num_threads())
-    return spikes.to(x.dtype), v.to(x.dtype), h_seq.to(x.dtype)
+def _forward_cpu(x, v0, w, leak, decay_input, v_threshold, v_reset, *_):
+    return _forward(_rust_forward, x, v0, w, leak, decay_input, v_threshold, v_reset)
 
 
 @neuron_backward.register_kernel("cpu")
-def _backward_cpu(grad_spikes, grad_v, h_seq, v0, w, leak, decay_input, v_threshold, v_reset,
-                  detach_reset, surrogate, alpha):
-    if _is_empty(h_seq):
-        return _empty_backward(grad_v, h_seq)
-    dt = _kernel_dtype(h_seq)
-    gs, hc = _prep(grad_spikes, dt), _prep(h_seq, dt)
-    gv = None if grad_v is None else _prep(grad_v, dt)
-    v0c = None if v0 is None else _prep(v0, dt)
-    grad_x, grad_v0 = _out(hc, dt), _out(hc, dt, hc.shape[1:])
-    grad_leak = _core.backward(
-        _KERNEL_DTYPES[dt], hc.shape[0], grad_v0.numel(), gs.data_ptr(),
-        0 if gv is None else gv.data_ptr(), hc.data_ptr(), 0 if v0c is None else v0c.data_ptr(),
-        grad_x.data_ptr(), grad_v0.data_ptr(), _cpu_leak(w, leak), decay_input, v_threshold,
-        v_reset, detach_reset, surrogate, alpha, torch.get_num_threads())
-    out_dt = h_seq.dtype
-    gleak = torch.tensor(grad_leak or 0.0, dtype=out_dt)
-    return grad_x.to(out_dt), grad_v0.to(out_dt), gleak
+def _backward_cpu(*args):
+    return _backward(_rust_backward, *args)
 
 
 @neuron_rate_forward.register_kernel("cpu")
-def _rate_forward_cpu(x, v0, w, leak, decay_input, v_threshold, v_reset, detach_reset,
-                      surrogate, alpha):
-    if _is_empty(x):
-        return x.new_empty(x.shape), v0.clone(), v0.new_zeros(v0.shape), v0.new_zeros(v0.shape)
-    dt = _kernel_dtype(x)
-    xc, v0c = _prep(x, dt), _prep(v0, dt)
-    spikes, v, rate, elig = _out(xc, dt), _out(v0c, dt), _out(v0c, dt), _out(v0c, dt)
-    _core.rate_forward(_KERNEL_DTYPES[dt], x.shape[0], v0c.numel(), xc.data_ptr(),
-                       v0c.data_ptr(), spikes.data_ptr(), v.data_ptr(), rate.data_ptr(),
-                       elig.data_ptr(), _cpu_leak(w, leak), decay_input, v_threshold, v_reset,
-                       detach_reset, surrogate, alpha, torch.get_num_threads())
-    return tuple(t.to(x.dtype) for t in (spikes, v, rate, elig))
+def _rate_forward_cpu(*args):
+    return _rate_forward(_rust_rate_forward, *args)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,12 +183,15 @@ def _rate_forward_cpu(x, v0, w, leak, decay_input, v_threshold, v_reset, detach_
 
 @neuron_forward.register_fake
 def _forward_fake(x, v0, w, *args):
-    return x.new_empty(x.shape), v0.new_empty(v0.shape), x.new_empty(x.shape)
+    h_seq = x.new_empty(x.shape, dtype=_compute_dtype(x))
+    return x.new_empty(x.shape), v0.new_empty(v0.shape), h_seq
 
 
 @neuron_backward.register_fake
 def _backward_fake(grad_spikes, grad_v, h_seq, *args):
-    return h_seq.new_empty(h_seq.shape), h_seq.new_empty(h_seq.shape[1:]), h_seq.new_empty(())
+    out = grad_spikes.dtype
+    return (h_seq.new_empty(h_seq.shape, dtype=out), h_seq.new_empty(h_seq.shape[1:], dtype=out),
+            h_seq.new_empty(()))
 
 
 @neuron_rate_forward.register_fake
@@ -173,13 +204,13 @@ def _setup_context(ctx, inputs, output) -> None:
     ctx.mark_non_differentiable(output[2])
     ctx.set_materialize_grads(False)  # unused outputs get no T x N zero gradients
     ctx.save_for_backward(output[2], None if w is None else v0, w)
-    ctx.params = params
+    ctx.params, ctx.dtype = params, output[0].dtype
 
 
-def _backward(ctx, grad_spikes, grad_v, _grad_h):
+def _autograd_backward(ctx, grad_spikes, grad_v, _grad_h):
     h_seq, v0, w = ctx.saved_tensors
     if grad_spikes is None:
-        grad_spikes = torch.zeros_like(h_seq)
+        grad_spikes = torch.zeros_like(h_seq, dtype=ctx.dtype)
     grad_x, grad_v0, grad_leak = neuron_backward(grad_spikes, grad_v, h_seq, v0, w, *ctx.params)
     grad_w = None
     if w is not None:
@@ -188,7 +219,7 @@ def _backward(ctx, grad_spikes, grad_v, _grad_h):
     return grad_x, grad_v0, grad_w, None, None, None, None, None, None, None
 
 
-neuron_forward.register_autograd(_backward, setup_context=_setup_context)
+neuron_forward.register_autograd(_autograd_backward, setup_context=_setup_context)
 
 
 # ---------------------------------------------------------------------------------------------
