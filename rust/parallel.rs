@@ -32,24 +32,23 @@ fn with_pool<R>(threads: usize, f: impl FnOnce(&rayon::ThreadPool) -> R) -> Resu
     POOL.with(|cell| {
         let mut slot = cell.borrow_mut();
         let pid = std::process::id();
-        let stale = slot.as_ref().is_none_or(|p| p.pid != pid || p.threads != threads);
-        if stale {
-            if let Some(old) = slot.take() {
-                if old.pid != pid {
+        let pool = match slot.take() {
+            Some(p) if p.pid == pid && p.threads == threads => p,
+            old => {
+                if let Some(old) = old.filter(|p| p.pid != pid) {
                     // Inherited through fork(): its threads live only in the parent. Dropping
                     // it would signal them, so leak it instead.
                     std::mem::forget(old);
                 }
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(|i| format!("snnrs-{i}"))
+                    .build()
+                    .map_err(|e| Error::Runtime(format!("cannot start {threads} threads: {e}")))?;
+                Pool { pid, threads, pool }
             }
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .thread_name(|i| format!("snnrs-{i}"))
-                .build()
-                .map_err(|e| Error::Runtime(format!("cannot start {threads} threads: {e}")))?;
-            *slot = Some(Pool { pid, threads, pool });
-        }
-        let pool = &slot.as_ref().expect("pool was just set").pool;
-        Ok(f(pool))
+        };
+        Ok(f(&slot.insert(pool).pool))
     })
 }
 
