@@ -5,18 +5,21 @@ from __future__ import annotations
 import pytest
 import torch
 from helpers import leak_of, neuron_params, oracle, rel_err, shapes
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from snnrs import ops
 
 TOL = {torch.float64: 1e-10, torch.float32: 1e-5}
 
 
-def _inputs(kind, w0, T, rest, scale, dtype):
-    x = torch.randn(T, *rest, dtype=dtype) * scale + 0.4 * scale
-    v0 = torch.randn(rest, dtype=dtype) * 0.5
+def _inputs(kind, w0, T, rest, scale, dtype, seed):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(T, *rest, dtype=dtype, generator=gen) * scale + 0.4 * scale
+    v0 = torch.randn(rest, dtype=dtype, generator=gen) * 0.5
     w = torch.tensor(w0, dtype=dtype) if kind == "plif" else None
-    return x, v0, w
+    g = torch.randn(x.shape, dtype=dtype, generator=gen)
+    gv = torch.randn(v0.shape, dtype=dtype, generator=gen)
+    return x, v0, w, g, gv
 
 
 def _run_with_grads(fn, x, v0, w, g, gv):
@@ -28,33 +31,61 @@ def _run_with_grads(fn, x, v0, w, g, gv):
 
 
 @given(cfg=neuron_params(), T=st.integers(1, 6), rest=shapes, scale=st.floats(0.3, 3.0),
-       dtype=st.sampled_from([torch.float64, torch.float32]))
-def test_spikes_state_and_gradients_match_the_oracle(cfg, T, rest, scale, dtype):
+       dtype=st.sampled_from([torch.float64, torch.float32]), seed=st.integers(0, 2**31))
+def test_spikes_state_and_gradients_match_the_oracle(cfg, T, rest, scale, dtype, seed):
     kind, p, w0 = cfg
-    x, v0, w = _inputs(kind, w0, T, rest, scale, dtype)
-    g, gv = torch.randn_like(x), torch.randn_like(v0)
-    ours = _run_with_grads(lambda x, v0, w: ops.multistep(x, v0, p, w), x, v0, w, g, gv)
-    ref = _run_with_grads(lambda x, v0, w: oracle(x, v0, p, leak_of(kind, p, w)), x, v0, w, g, gv)
+    inputs = _inputs(kind, w0, T, rest, scale, dtype, seed)
+
+    def oracle_fn(x, v0, w):
+        return oracle(x, v0, p, leak_of(kind, p, w))
+
+    ours = _run_with_grads(lambda x, v0, w: ops.multistep(x, v0, p, w), *inputs)
+    ref = _run_with_grads(oracle_fn, *inputs)
     assert torch.equal(ours[0], ref[0]), "spikes differ"
-    for name, a, b in zip(("v", "dx", "dv0", "dw"), ours[1:], ref[1:], strict=True):
-        if b is not None:
-            assert rel_err(a, b) <= TOL[dtype], name
+    names = ("v", "dx", "dv0", "dw")
+    if dtype == torch.float64:
+        for name, a, b in zip(names, ours[1:], ref[1:], strict=True):
+            assert b is None or rel_err(a, b) <= TOL[dtype], name
+        return
+    # float32: the oracle rounds too (the sigmoid surrogate's 1 - s, dw's cancelling sum), so
+    # hold ours to the float64 oracle, with the float32 oracle's own error as the yardstick.
+    exact = _run_with_grads(oracle_fn, *(None if t is None else t.double() for t in inputs))
+    assume(torch.equal(exact[0], ref[0].double()))
+    for name, a, b, e in zip(names, ours[1:], ref[1:], exact[1:], strict=True):
+        if e is not None:
+            yardstick = max(TOL[dtype] * float(e.abs().max()), 4 * float((b - e).abs().max()))
+            assert float((a - e).abs().max()) <= yardstick, name
 
 
 @given(cfg=neuron_params(), T=st.integers(1, 8), n=st.integers(1, 40), scale=st.floats(0.3, 3.0),
-       dtype=st.sampled_from([torch.float64, torch.float32]))
-def test_rate_mode_eligibility_is_the_bptt_derivative_of_the_rate(cfg, T, n, scale, dtype):
+       dtype=st.sampled_from([torch.float64, torch.float32]), seed=st.integers(0, 2**31))
+def test_rate_mode_eligibility_is_the_bptt_derivative_of_the_rate(cfg, T, n, scale, dtype, seed):
     kind, p, w0 = cfg
-    c = (torch.randn(n, dtype=dtype) * scale + 0.5 * scale).requires_grad_()
-    v0 = torch.zeros(n, dtype=dtype) + (p.v_reset or 0.0)
+    gen = torch.Generator().manual_seed(seed)
+    c = torch.randn(n, dtype=dtype, generator=gen) * scale + 0.5 * scale
     w = torch.tensor(w0, dtype=dtype) if kind == "plif" else None
-    spikes, v = oracle(c.expand(T, n), v0, p, leak_of(kind, p, w))
-    spikes.mean(0).sum().backward()
-    out = ops.rate(c.detach().expand(T, n), v0, p, w)
-    assert torch.equal(out.spikes, spikes.detach())
-    assert torch.equal(out.rate, spikes.detach().mean(0))
-    assert rel_err(out.v, v.detach()) <= TOL[dtype]
-    assert rel_err(out.eligibility, c.grad) <= 10 * TOL[dtype]
+
+    def rate_and_derivative(c, w):
+        c = c.clone().requires_grad_()
+        v0 = torch.zeros(n, dtype=c.dtype) + (p.v_reset or 0.0)
+        spikes, v = oracle(c.expand(T, n), v0, p, leak_of(kind, p, w))
+        spikes.mean(0).sum().backward()
+        return spikes.detach(), v.detach(), c.grad
+
+    spikes, v, d_rate = rate_and_derivative(c, w)
+    out = ops.rate(c.expand(T, n), torch.zeros(n, dtype=dtype) + (p.v_reset or 0.0), p, w)
+    assert torch.equal(out.spikes, spikes)
+    assert torch.equal(out.rate, spikes.mean(0))
+    assert rel_err(out.v, v) <= TOL[dtype]
+    if dtype == torch.float64:
+        assert rel_err(out.eligibility, d_rate) <= 10 * TOL[dtype]
+        return
+    # As in the test above: the float64 oracle, with the float32 oracle's error as yardstick.
+    exact_spikes, _, exact = rate_and_derivative(c.double(), None if w is None else w.double())
+    assume(torch.equal(exact_spikes, spikes.double()))
+    yardstick = max(10 * TOL[dtype] * float(exact.abs().max()),
+                    4 * float((d_rate - exact).abs().max()))
+    assert float((out.eligibility - exact).abs().max()) <= yardstick
 
 
 @pytest.mark.parametrize("surrogate", ["triangle", "rectangle"])

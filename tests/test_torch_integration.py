@@ -129,3 +129,47 @@ def test_opcheck_half_precision_keeps_h_in_float32():
     h = torch.randn(4, 6)
     torch.library.opcheck(torch.ops.snnrs.neuron_backward.default,
                           (torch.randn(4, 6).bfloat16(), None, h, None, None, *params))
+
+
+BIG = (8, 1 << 16)  # 2 MiB float32: large enough for the buffer pool
+
+
+def test_recycled_outputs_never_share_memory_with_live_tensors():
+    x = torch.randn(*BIG)
+    s1, _ = ops.lif(x)
+    kept = s1.clone()
+    view = ops.lif(x * 2)[0][1:]  # a view keeps its buffer alive too
+    s3, _ = ops.lif(x * 3)
+    ptrs = {s1.data_ptr(), view.untyped_storage().data_ptr(), s3.data_ptr()}
+    assert len(ptrs) == 3
+    assert torch.equal(s1, kept)
+
+
+def test_recycling_keeps_training_steps_and_retained_graphs_exact():
+    x = torch.randn(*BIG, dtype=torch.float32, requires_grad=True)
+    g = torch.randn(*BIG)
+    s, _ = ops.lif(x)
+    (s * g).sum().backward(retain_graph=True)
+    first = x.grad.clone()
+    for _ in range(3):  # other steps run while the graph above is retained
+        s2, _ = ops.lif(torch.randn(*BIG, requires_grad=True))
+        s2.sum().backward()
+    x.grad = None
+    (s * g).sum().backward()
+    assert torch.equal(x.grad, first)
+
+
+def test_cache_limit_and_empty_cache():
+    with pytest.raises(ValueError, match=">= 0"):
+        ops.set_cache_limit(-1)
+    x = torch.randn(*BIG)
+    try:
+        ops.set_cache_limit(0)
+        a = ops.lif(x)[0].data_ptr()
+        assert ops.lif(x)[0].shape == BIG
+        ops.set_cache_limit(1 << 30)
+        ops.lif(x)
+        ops.empty_cache()
+    finally:
+        ops.set_cache_limit(1 << 30)
+    assert isinstance(a, int)

@@ -6,7 +6,9 @@ kernels of ``snnrs._core`` (float16 / bfloat16 compute in float32); other device
 pure-PyTorch kernel twins of :mod:`snnrs.reference` until a native kernel exists.
 
 Autograd keeps only the charge sequence ``H`` (plus ``v0`` and ``w`` for PLIF) between forward
-and backward; spikes are recomputed from ``H``.
+and backward; spikes are recomputed from ``H``. Large CPU outputs are recycled once nothing uses
+them any more (see :func:`set_cache_limit`, :func:`empty_cache`), sparing the page faults of a
+fresh allocation every step.
 
 Example:
     >>> x = torch.randn(8, 32, 100)                  # [T, B, features]
@@ -19,8 +21,26 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from . import _core, reference
+from . import _buffers, _core, reference
 from . import surrogate as sg
+from ._buffers import empty_cache, set_cache_limit
+
+__all__ = [
+    "NeuronParams",
+    "RateOutput",
+    "empty_cache",
+    "if_",
+    "lif",
+    "make_params",
+    "multistep",
+    "neuron_backward",
+    "neuron_forward",
+    "neuron_rate_forward",
+    "plif",
+    "rate",
+    "set_cache_limit",
+    "tau_to_leak",
+]
 
 _KERNEL_DTYPES = {torch.float32: "float32", torch.float64: "float64"}
 
@@ -130,7 +150,8 @@ def _cpu_args(t: Tensor, w: Tensor | None, leak: float) -> tuple:
 
 
 def _rust_forward(x, v0, w, leak, decay_input, v_threshold, v_reset):
-    spikes, h_seq, v = torch.empty_like(x), torch.empty_like(x), torch.empty_like(v0)
+    spikes, h_seq = _buffers.empty(x.shape, x.dtype), _buffers.empty(x.shape, x.dtype)
+    v = torch.empty_like(v0)
     name, steps, n, leak = _cpu_args(x, w, leak)
     _core.forward(name, steps, n, x.data_ptr(), v0.data_ptr(), spikes.data_ptr(),
                   h_seq.data_ptr(), v.data_ptr(), leak, decay_input, v_threshold, v_reset,
@@ -140,7 +161,7 @@ def _rust_forward(x, v0, w, leak, decay_input, v_threshold, v_reset):
 
 def _rust_backward(grad_spikes, grad_v, h_seq, v0, w, leak, decay_input, v_threshold, v_reset,
                    detach_reset, surrogate, alpha):
-    grad_x, grad_v0 = torch.empty_like(h_seq), torch.empty_like(h_seq[0])
+    grad_x, grad_v0 = _buffers.empty(h_seq.shape, h_seq.dtype), torch.empty_like(h_seq[0])
     name, steps, n, leak = _cpu_args(h_seq, w, leak)
     grad_leak = _core.backward(
         name, steps, n, grad_spikes.data_ptr(), 0 if grad_v is None else grad_v.data_ptr(),
@@ -152,7 +173,7 @@ def _rust_backward(grad_spikes, grad_v, h_seq, v0, w, leak, decay_input, v_thres
 
 def _rust_rate_forward(x, v0, w, leak, decay_input, v_threshold, v_reset, detach_reset,
                        surrogate, alpha):
-    spikes = torch.empty_like(x)
+    spikes = _buffers.empty(x.shape, x.dtype)
     v, rate, elig = (torch.empty_like(v0) for _ in range(3))
     name, steps, n, leak = _cpu_args(x, w, leak)
     _core.rate_forward(name, steps, n, x.data_ptr(), v0.data_ptr(), spikes.data_ptr(),

@@ -1,0 +1,85 @@
+"""Recycles the large output buffers of the CPU ops once nothing references them.
+
+PyTorch's CPU allocator hands every large tensor back to the OS when it dies (glibc maps
+allocations over 32 MiB afresh each time), so an op that allocates ``[T, N]`` outputs every step
+pays a page fault per 4 KiB on first touch, which on virtual machines can cost more than the
+kernel. The pool keeps recently allocated buffers and hands one out again only when its storage
+has no user left: no tensor, view, autograd saved tensor or numpy array shares it. Bounded by
+:func:`set_cache_limit` (0 disables it); :func:`empty_cache` lets go of what it holds.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import torch
+from torch import Tensor
+
+_MIN_BYTES = 1 << 20  # smaller buffers come from malloc's own free lists anyway
+_lock = threading.Lock()
+_pool: list[torch.UntypedStorage] = []
+_limit = 1 << 30
+
+
+def _use_count(storage: torch.UntypedStorage) -> int:
+    return torch._C._storage_Use_Count(storage._cdata)
+
+
+def _free_use_count() -> int | None:
+    """The use count of a storage only the pool holds (None: this torch cannot tell)."""
+    if not hasattr(torch._C, "_storage_Use_Count"):
+        return None
+    storage = torch.UntypedStorage(16)
+    free = _use_count(storage)
+    held = torch.empty(0, dtype=torch.uint8).set_(storage)
+    return free if _use_count(storage) == free + 1 and held.numel() == 16 else None
+
+
+_FREE = _free_use_count()
+
+
+def set_cache_limit(nbytes: int) -> None:
+    """Caps the bytes of free output buffers snnrs keeps for reuse (default 1 GiB; 0: none)."""
+    global _limit
+    if nbytes < 0:
+        raise ValueError(f"the cache limit must be >= 0 bytes, got {nbytes}")
+    with _lock:
+        _limit = nbytes
+        _trim()
+
+
+def empty_cache() -> None:
+    """Lets go of every free buffer snnrs keeps (buffers still in use are unaffected)."""
+    with _lock:
+        _pool.clear()
+
+
+def _trim() -> None:
+    total = sum(s.nbytes() for s in _pool)
+    while _pool and total > _limit:
+        total -= _pool.pop(0).nbytes()
+
+
+def _view(storage: torch.UntypedStorage, shape: torch.Size, dtype: torch.dtype) -> Tensor:
+    return torch.empty(0, dtype=dtype).set_(storage, 0, shape)
+
+
+def empty(shape: torch.Size, dtype: torch.dtype) -> Tensor:
+    """An uninitialised contiguous CPU tensor, on a recycled buffer when one of that size is free.
+
+    Example:
+        >>> empty(torch.Size([4, 3]), torch.float32).shape
+        torch.Size([4, 3])
+    """
+    nbytes = shape.numel() * dtype.itemsize
+    if _FREE is None or nbytes < _MIN_BYTES or nbytes > _limit:
+        return torch.empty(shape, dtype=dtype)
+    with _lock:
+        for i, storage in enumerate(_pool):
+            if storage.nbytes() == nbytes and _use_count(storage) == _FREE:
+                _pool.append(_pool.pop(i))  # most recently used last
+                return _view(storage, shape, dtype)
+        t = torch.empty(shape, dtype=dtype)
+        _pool.append(t.untyped_storage())
+        _trim()
+        return t
