@@ -134,6 +134,13 @@ def test_opcheck_half_precision_keeps_h_in_float32():
 BIG = (8, 1 << 16)  # 2 MiB float32: large enough for the buffer pool
 
 
+def test_a_dropped_output_buffer_is_reused():
+    ops.empty_cache()
+    x = torch.randn(*BIG)
+    first = ops.lif(x)[0].data_ptr()  # the result dies at once
+    assert ops.lif(x)[0].data_ptr() == first
+
+
 def test_recycled_outputs_never_share_memory_with_live_tensors():
     x = torch.randn(*BIG)
     s1, _ = ops.lif(x)
