@@ -98,7 +98,7 @@ fn row<'a, F>(buf: &'a [F], t: usize, n: usize, r: &Range<usize>) -> &'a [F] {
 }
 
 /// Checks `T >= 1` and returns `T * n`, the length of a `[T, n]` buffer.
-fn sequence_len(steps: usize, n: usize) -> Result<usize> {
+pub(crate) fn sequence_len(steps: usize, n: usize) -> Result<usize> {
     if steps == 0 {
         return Err(Error::Shape("the time dimension T must be at least 1".into()));
     }

@@ -7,7 +7,7 @@
 
 use crate::error::Error;
 use crate::float::Float;
-use crate::neuron::{self, BackwardIo, ForwardIo, GradParams, NeuronParams, RateIo};
+use crate::neuron::{self, sequence_len, BackwardIo, ForwardIo, GradParams, NeuronParams, RateIo};
 use crate::surrogate::{Surrogate, SurrogateKind};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -68,11 +68,6 @@ impl Buf {
     unsafe fn write<'a, F>(self, name: &str) -> Result<&'a mut [F], Error> {
         Ok(std::slice::from_raw_parts_mut(self.checked::<F>(name)?, self.len))
     }
-}
-
-/// `T * N` for a `[T, N]` buffer, refusing sizes that overflow.
-fn sequence_len(steps: usize, n: usize) -> Result<usize, Error> {
-    steps.checked_mul(n).ok_or_else(|| Error::Shape(format!("T * N overflows: {steps} x {n}")))
 }
 
 fn neuron_params(
