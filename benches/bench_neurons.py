@@ -33,7 +33,6 @@ import platform
 import shlex
 import statistics
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from pathlib import Path
 
 import snnrs
 import torch
+from results import RESULTS, write_section
 from torch import Tensor
 
 Forward = Callable[[], Tensor]  # runs the neuron over the bound input, returns spikes [T, N]
@@ -56,7 +56,6 @@ LIBS = ("snnrs", "spikingjelly", "snntorch", "norse", "torch", "baseline")
 SLOW_LIBS = frozenset(LIBS) - {"snnrs", "baseline"}
 REFERENCE_LIB = "spikingjelly"
 ROUND_TARGET, MAX_ROUNDS = 5.0, 25  # fast cells get rounds to fill ~5 s, at most 25
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 START, END = "<!-- neuron-bench:start -->", "<!-- neuron-bench:end -->"
 
 
@@ -424,24 +423,8 @@ def versions(libs: list[str]) -> str:
 
 
 def write_results(section: str, path: Path = RESULTS) -> None:
-    """Replaces the marked section of ``path`` (or appends it), atomically."""
-    block = f"{START}\n{section.strip()}\n{END}\n"
-    old = path.read_text() if path.exists() else "# snnrs benchmark results\n\n"
-    if START in old and END in old:
-        head, rest = old.split(START, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + block + ("\n" + tail if tail else "")
-    else:
-        text = old.rstrip("\n") + "\n\n" + block
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Replaces the neuron-bench section of ``path`` (or appends it), atomically."""
+    write_section(START, END, section, path)
 
 
 def size(text: str) -> int:

@@ -13,8 +13,9 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
+
+from results import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- kernel-bench:start -->", "<!-- kernel-bench:end -->"
@@ -45,8 +46,7 @@ def _section(cells: list[dict]) -> str:
     rows = "\n".join(
         f"| {c['kernel']} | {c['dtype']} | {c['T']} | 2^{c['N'].bit_length() - 1} "
         f"| {c['ms']:.3f} | {c['rate']:.2f} |" for c in cells)
-    return f"""{START}
-## Rust kernels (criterion)
+    return f"""## Rust kernels (criterion)
 
 - Command: `cargo bench --bench kernels && python benches/criterion_table.py`
 - Machine: {_cpu()}, {os.cpu_count()} cores; {rustc}
@@ -55,8 +55,7 @@ def _section(cells: list[dict]) -> str:
 
 | kernel | dtype | T | N | median ms | G neuron-steps/s |
 |---|---|---|---|---|---|
-{rows}
-{END}"""
+{rows}"""
 
 
 def main() -> None:
@@ -67,15 +66,7 @@ def main() -> None:
     cells = _cells(args.criterion_dir)
     if not cells:
         raise SystemExit(f"no criterion results under {args.criterion_dir}; run cargo bench")
-    text = args.results.read_text() if args.results.exists() else "# snnrs benchmark results\n"
-    if START in text:
-        head, rest = text.split(START, 1)
-        text = head + _section(cells) + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + _section(cells) + "\n"
-    with tempfile.NamedTemporaryFile("w", dir=args.results.parent, delete=False) as tmp:
-        tmp.write(text)
-    os.replace(tmp.name, args.results)
+    write_section(START, END, _section(cells), args.results)
     print(f"wrote {len(cells)} cells to {args.results}")
 
 

@@ -69,6 +69,17 @@ class BaseNode(nn.Module):
         spikes, self.v = ops.multistep(x_seq, self.v, self.params, self._w())
         return spikes if self.step_mode == "m" else spikes[0]
 
+    def simulate(self, x_seq: Tensor, v0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Runs ``x_seq [T, B, *]`` from ``v0`` (``None``: the resting state), leaving the kept
+        state alone: ``(spikes [T, B, *], v_T [B, *])``.
+
+        Example:
+            >>> spikes, v = LIF(tau=2.0).simulate(torch.full((3, 2, 4), 1.5))
+            >>> spikes[:, 0, 0].tolist()
+            [0.0, 1.0, 0.0]
+        """
+        return ops.multistep(x_seq, v0, self.params, self._w())
+
     def multi_step_forward(self, x_seq: Tensor) -> Tensor:
         """Runs ``x_seq [T, B, *]`` whatever ``step_mode`` is."""
         mode, self.step_mode = self.step_mode, "m"

@@ -1,0 +1,151 @@
+"""The shape every zoo model has: stem + N stages + head (global average pool + linear)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from .layers import Spiking, check_steps, unflatten_time
+
+READOUTS = ("mean", "sum")
+
+
+class Head(nn.Module):
+    """Global average pooling, then a linear classifier: ``(N, C, H, W)`` -> ``(N, classes)``.
+
+    ``fc`` is public so that class activation maps can read its weights.
+    """
+
+    def __init__(self, fc: nn.Module) -> None:
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = fc
+
+    def features(self, h: Tensor) -> Tensor:
+        """The pooled features ``(N, C)`` the classifier sees."""
+        return self.pool(h).flatten(1)
+
+    def forward(self, h: Tensor) -> Tensor:
+        return self.fc(self.features(h))
+
+
+class Features(NamedTuple):
+    """Logits ``[B, classes]`` and each stage's output: ``[T, B, C, H, W]`` in an SNN,
+    ``[B, C, H, W]`` in an ANN."""
+
+    logits: Tensor
+    stages: list[Tensor]
+
+
+class StagedNet(nn.Module):
+    """A network in the zoo's uniform structure, as an ANN or an SNN.
+
+    ``stem`` holds the analog layers before the first activation; in an SNN it runs once on the
+    image and its output is repeated over ``T`` steps (direct encoding), then ``stem_act`` fires.
+    The ``stages`` and ``head`` run on the flat ``[T * B, ...]`` tensor (``[B, ...]`` in an
+    ANN), and the readout aggregates the per-step logits over time (``"mean"`` or ``"sum"``).
+
+    Shape:
+        input ``(B, C, H, W)`` -> logits ``(B, classes)``.
+
+    Example:
+        >>> from snnrs import models
+        >>> net = models.create("convnet", kind="snn", T=2)
+        >>> net(torch.rand(3, 1, 28, 28)).shape
+        torch.Size([3, 10])
+        >>> net.forward_steps(torch.rand(3, 1, 28, 28)).shape
+        torch.Size([2, 3, 10])
+    """
+
+    def __init__(
+        self, stem: nn.Module, stem_act: nn.Module, stages: Sequence[nn.Module], head: Head, *,
+        spiking: bool, T: int = 1, readout: str = "mean",
+    ) -> None:
+        super().__init__()
+        if readout not in READOUTS:
+            raise ValueError(f"unknown readout {readout!r}; expected one of {READOUTS}")
+        self.stem, self.stem_act = stem, stem_act
+        self.stages = nn.ModuleList(stages)
+        self.head = head
+        self.mode, self.readout = ("snn" if spiking else "ann"), readout
+        self._T = check_steps(T)
+
+    @property
+    def spiking(self) -> bool:
+        """Whether forward runs the SNN form."""
+        return self.mode == "snn"
+
+    @property
+    def T(self) -> int:
+        """Time steps of the SNN form; assigning it updates every neuron."""
+        return self._T
+
+    @T.setter
+    def T(self, value: int) -> None:
+        neurons = [m for m in self.modules() if isinstance(m, Spiking)]
+        if not neurons:
+            raise AttributeError("this network has no spiking neurons, hence no time steps")
+        self._T = check_steps(value)
+        for m in neurons:
+            m.T = value
+
+    @property
+    def steps(self) -> int:
+        """Steps the current forward runs: ``T`` when spiking, else 1."""
+        return self._T if self.spiking else 1
+
+    def encode(self, x: Tensor) -> Tensor:
+        """Image ``[B, C, H, W]`` -> the stem's activations, flat ``[steps * B, C', H', W']``."""
+        if x.dim() != 4:
+            raise ValueError(f"expected images [B, C, H, W], got shape {tuple(x.shape)}")
+        h = self.stem(x)
+        if self.steps > 1:
+            h = h.unsqueeze(0).expand(self.steps, *h.shape).flatten(0, 1)
+        return self.stem_act(h)
+
+    def to_time(self, h: Tensor) -> Tensor:
+        """A flat ``[steps * B, ...]`` tensor as ``[steps, B, ...]``."""
+        return unflatten_time(h, self.steps)
+
+    def aggregate(self, per_step: Tensor) -> Tensor:
+        """``[steps, B, *]`` -> ``[B, *]`` by the readout (mean or sum over time)."""
+        return per_step.mean(0) if self.readout == "mean" else per_step.sum(0)
+
+    def forward_steps(self, x: Tensor) -> Tensor:
+        """Per-step logits ``[steps, B, classes]``."""
+        h = self.encode(x)
+        for stage in self.stages:
+            h = stage(h)
+        return self.to_time(self.head(h))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.aggregate(self.forward_steps(x))
+
+    def forward_features(self, x: Tensor) -> Features:
+        """Logits and every stage's output (time-first in an SNN); see :class:`Features`."""
+        h, outputs = self.encode(x), []
+        for stage in self.stages:
+            h = stage(h)
+            outputs.append(self.to_time(h) if self.spiking else h)
+        return Features(self.aggregate(self.to_time(self.head(h))), outputs)
+
+    @torch.no_grad()
+    def stage_shapes(self, image_shape: Sequence[int]) -> list[tuple[int, ...]]:
+        """Each stage's output shape ``(C, H, W)`` for one image of ``image_shape``.
+
+        Example:
+            >>> from snnrs import models
+            >>> models.create("resnet20", kind="ann").stage_shapes((3, 32, 32))
+            [(16, 32, 32), (32, 16, 16), (64, 8, 8)]
+        """
+        was_training = self.training
+        try:
+            p = next(self.parameters())
+            image = torch.zeros(1, *image_shape, device=p.device, dtype=p.dtype)
+            feats = self.eval().forward_features(image).stages
+        finally:
+            self.train(was_training)
+        return [tuple(f.shape[-3:]) for f in feats]
