@@ -2,10 +2,12 @@
 """Model-zoo table: size, training-step time and activity of every registered model.
 
 For each model: parameters (ANN and SNN twins), stage count, the time of one training step
-(forward, cross-entropy, backward; median of the repeats after a warm-up) of the ANN and of the
-SNN at ``--T`` steps on random images, and the SNN's firing rate, synaptic operations and energy
-estimate per image at initialisation (``snnrs.models.measure``). The table is printed and
-written into benches/RESULTS.md between the model-bench markers.
+(forward, cross-entropy, backward; median of the repeats after a warm-up) of the SNN at ``--T``
+steps on ``--batch`` random images and of the ANN on ``T x batch`` images (the same convolution
+work, so the ratio is the cost of the spiking neurons and of the time bookkeeping), and the
+SNN's firing rate, synaptic operations and energy estimate per image at initialisation
+(``snnrs.models.measure``). The table is printed and written into benches/RESULTS.md between
+the model-bench markers.
 
 Example:
     python benches/bench_models.py --batch 16 --T 4
@@ -27,7 +29,7 @@ from snnrs import models
 from torch import nn
 
 START, END = "<!-- model-bench:start -->", "<!-- model-bench:end -->"
-COLUMNS = ("model", "params (M)", "stages", "ANN step ms", "SNN step ms", "SNN / ANN",
+COLUMNS = ("model", "params (M)", "stages", "ANN step ms (T*B)", "SNN step ms", "SNN / ANN",
            "firing rate", "MACs (M)", "ACs (M)", "energy (uJ)")
 
 
@@ -48,12 +50,14 @@ def step_ms(net: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int) -> f
 
 
 def row(name: str, batch: int, T: int, repeats: int) -> str:
-    x = torch.rand(batch, *image_shape(name))
-    y = torch.randint(0, 10, (batch,))
+    x = torch.rand(T * batch, *image_shape(name))
+    y = torch.randint(0, 10, (T * batch,))
     ann = models.create(name, kind="ann")
     snn = models.create(name, kind="snn", T=T)
     assert models.count_parameters(ann) == models.count_parameters(snn)
-    ann_ms, snn_ms = step_ms(ann, x, y, repeats), step_ms(snn, x, y, repeats)
+    ann_ms = step_ms(ann, x, y, repeats)
+    x, y = x[:batch], y[:batch]
+    snn_ms = step_ms(snn, x, y, repeats)
     s = models.measure(snn.train(), x)
     return (f"| {name} | {models.count_parameters(snn) / 1e6:.3f} | {len(snn.stages)} | "
             f"{ann_ms:.0f} | {snn_ms:.0f} | {snn_ms / ann_ms:.1f} | {s.mean_firing_rate:.3f} | "
@@ -84,11 +88,12 @@ def main(argv: list[str] | None = None) -> None:
 - Command: `{command}`
 - Machine: {machine()}
 - Versions: {versions([])}
-- Training step = forward + cross-entropy + backward on random images, batch {args.batch},
-  median of {args.repeats} after a warm-up; SNN at T = {args.T} (LIF tau 2, sigmoid surrogate,
-  train-mode BN). Activity is the SNN's at initialisation, per image: mean firing rate over all
-  neurons, dense MACs (the first conv and the classifier), accumulates of the spiking layers,
-  and energy at 4.6 pJ / MAC + 0.9 pJ / AC.
+- Training step = forward + cross-entropy + backward on random images, median of
+  {args.repeats} after a warm-up: the SNN at T = {args.T} on {args.batch} images (LIF tau 2,
+  sigmoid surrogate, train-mode BN), the ANN on T x {args.batch} images (the same conv work).
+- Activity is the SNN's at initialisation, per image: mean firing rate over all neurons, dense
+  MACs (the first conv and the classifier), accumulates of the spiking layers, and energy at
+  4.6 pJ / MAC + 0.9 pJ / AC.
 
 | {" | ".join(COLUMNS)} |
 |{"---|" * len(COLUMNS)}
