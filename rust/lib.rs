@@ -2,8 +2,10 @@
 //! `snnrs._core`.
 //!
 //! The kernels know nothing of Python or PyTorch: they take `[T, N]` time-first buffers and
-//! write their outputs. See `shared/spec/NEURONS.md` for the math.
+//! write their outputs. See `shared/spec/NEURONS.md` for the math. [`cuda`] holds the CUDA
+//! kernels and (feature `cuda`) their launcher.
 
+pub mod cuda;
 pub mod error;
 pub mod float;
 pub mod isa;

@@ -1,9 +1,12 @@
 """Multi-step neuron ops: ``torch.library`` custom ops over the Rust kernels.
 
 Every op has a fake (meta) implementation and registered autograd, so it runs in eager mode,
-under ``torch.compile(fullgraph=True)`` and in ``torch.library.opcheck``. CPU tensors run the Rust
-kernels of ``snnrs._core`` (float16 / bfloat16 compute in float32); other devices run the
-pure-PyTorch kernel twins of :mod:`snnrs.reference` until a native kernel exists.
+under ``torch.compile(fullgraph=True)``, in CUDA graphs and in ``torch.library.opcheck``. CPU
+tensors run the Rust kernels of ``snnrs._core`` (float16 / bfloat16 compute in float32). CUDA
+tensors in float32, float16 or bfloat16 run the CUDA kernels (:mod:`snnrs.cuda`; they read and
+write the tensor's own dtype and compute in float32) on the tensor's device and torch's current
+stream; float64 CUDA tensors, and other devices, run the pure-PyTorch kernel twins of
+:mod:`snnrs.reference`.
 
 Autograd keeps only the charge sequence ``H`` (plus ``v0`` and ``w`` for PLIF) between forward
 and backward; spikes are recomputed from ``H``. Large CPU outputs are recycled once nothing uses
@@ -24,6 +27,7 @@ from torch import Tensor
 from . import _buffers, _core, reference
 from . import surrogate as sg
 from ._buffers import empty_cache, set_cache_limit
+from .cuda import _kernels as _cuda
 
 __all__ = [
     "NeuronParams",
@@ -64,31 +68,36 @@ def _is_empty(x: Tensor) -> bool:
 # snnrs.reference by default (any device), the Rust kernel on the CPU.
 
 
-def _forward(kernel, x, v0, w, leak, decay_input, v_threshold, v_reset):
+# `native`: the kernel reads and writes the tensors' own dtype (the CUDA kernels); otherwise
+# half inputs are cast to float32 for it and its outputs cast back.
+
+
+def _forward(kernel, x, v0, w, leak, decay_input, v_threshold, v_reset, native=False):
     dt = _compute_dtype(x)
     if _is_empty(x):
         return x.new_empty(x.shape), v0.clone(), x.new_empty(x.shape, dtype=dt)
-    spikes, v, h_seq = kernel(_prep(x, dt), _prep(v0, dt), w, leak, decay_input, v_threshold,
+    io = x.dtype if native else dt
+    spikes, v, h_seq = kernel(_prep(x, io), _prep(v0, io), w, leak, decay_input, v_threshold,
                               v_reset)
     return spikes.to(x.dtype), v.to(x.dtype), h_seq
 
 
-def _backward(kernel, grad_spikes, grad_v, h_seq, v0, w, *params):
+def _backward(kernel, grad_spikes, grad_v, h_seq, v0, w, *params, native=False):
     out = grad_spikes.dtype
     if _is_empty(h_seq):
         grad_v0 = h_seq.new_zeros(h_seq.shape[1:], dtype=out) if grad_v is None else grad_v.clone()
         return h_seq.new_zeros(h_seq.shape, dtype=out), grad_v0, h_seq.new_zeros(())
-    dt = h_seq.dtype
-    grad_x, grad_v0, grad_leak = kernel(_prep(grad_spikes, dt), _prep(grad_v, dt),
-                                        h_seq.contiguous(), _prep(v0, dt), w, *params)
+    io = out if native else h_seq.dtype
+    grad_x, grad_v0, grad_leak = kernel(_prep(grad_spikes, io), _prep(grad_v, io),
+                                        h_seq.contiguous(), _prep(v0, io), w, *params)
     return grad_x.to(out), grad_v0.to(out), grad_leak
 
 
-def _rate_forward(kernel, x, v0, w, *params):
+def _rate_forward(kernel, x, v0, w, *params, native=False):
     if _is_empty(x):
         return x.new_empty(x.shape), v0.clone(), v0.new_zeros(v0.shape), v0.new_zeros(v0.shape)
-    dt = _compute_dtype(x)
-    return tuple(t.to(x.dtype) for t in kernel(_prep(x, dt), _prep(v0, dt), w, *params))
+    io = x.dtype if native else _compute_dtype(x)
+    return tuple(t.to(x.dtype) for t in kernel(_prep(x, io), _prep(v0, io), w, *params))
 
 
 def _leak_of(w: Tensor | None, leak: float) -> "float | Tensor":
@@ -196,6 +205,32 @@ def _backward_cpu(*args):
 @neuron_rate_forward.register_kernel("cpu")
 def _rate_forward_cpu(*args):
     return _rate_forward(_rust_rate_forward, *args)
+
+
+# ---------------------------------------------------------------------------------------------
+# CUDA kernels for float32 / float16 / bfloat16; float64 keeps the PyTorch twins.
+
+
+@neuron_forward.register_kernel("cuda")
+def _forward_cuda(x, v0, w, leak, decay_input, v_threshold, v_reset, *_):
+    if x.dtype not in _cuda.DTYPES:
+        return _forward(_reference_forward, x, v0, w, leak, decay_input, v_threshold, v_reset)
+    return _forward(_cuda.forward, x, v0, w, leak, decay_input, v_threshold, v_reset,
+                    native=True)
+
+
+@neuron_backward.register_kernel("cuda")
+def _backward_cuda(*args):
+    if args[0].dtype not in _cuda.DTYPES:
+        return _backward(_reference_backward, *args)
+    return _backward(_cuda.backward, *args, native=True)
+
+
+@neuron_rate_forward.register_kernel("cuda")
+def _rate_forward_cuda(*args):
+    if args[0].dtype not in _cuda.DTYPES:
+        return _rate_forward(_reference_rate_forward, *args)
+    return _rate_forward(_cuda.rate_forward, *args, native=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,7 +358,9 @@ def _check_w(w: Tensor, x_seq: Tensor) -> Tensor:
         raise TypeError("w must be a floating-point tensor with one element")
     if w.device != x_seq.device:
         raise ValueError(f"w is on {w.device} but x_seq is on {x_seq.device}")
-    if not torch.compiler.is_compiling() and not torch.isfinite(w).all():
+    # On the CPU only: on a GPU the check would synchronise (and break CUDA graph capture).
+    checkable = w.device.type == "cpu" and not torch.compiler.is_compiling()
+    if checkable and not torch.isfinite(w).all():
         raise ValueError("PLIF parameter w is not finite")
     return w.reshape(())
 

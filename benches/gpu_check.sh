@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# One command for a session that has a GPU: check and benchmark snnrs's CUDA backend there.
+#
+# The device machine (`run` tool) has Python 3.12, torch 2.11 (CUDA 13, with NVRTC in
+# nvidia/cu13/lib), triton, cupy, pytest and hypothesis, but no Rust and no network. So build
+# and fetch the wheels HERE, into the git-ignored folder .whl/, and carry it along:
+#
+#   source /work/venv/bin/activate
+#   rm -rf .whl && maturin build --release -o .whl       # the abi3 wheel, features python+cuda
+#   pip download --no-deps -d .whl spikingjelly==2.0.0 loguru
+#
+# then call the `run` tool with  command: "bash benches/gpu_check.sh"  and  carry: [".whl"]
+# (timeout_s 600). The wheel is tagged manylinux_2_34 (glibc >= 2.34; the image's Python 3.12.3
+# is Ubuntu 24.04's). Steps: install the carried wheels (--no-deps --no-index), `python -m
+# snnrs.cuda` (compile + every kernel against the CPU float64 kernels), `pytest
+# tests/test_cuda.py`, then benches/bench_cuda.py, which writes benches/RESULTS.md; that file and
+# every log are copied to $OUT, so they come back with the reply. A summary table is printed
+# last. Run one step alone with an argument: selftest, tests or bench (default: all).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+OUT=${OUT:-/tmp/snnrs-gpu-check}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+what=${1:-all}
+
+shopt -s nullglob
+ours=(.whl/snnrs-*.whl)
+if [ ${#ours[@]} -ne 1 ]; then
+    echo "gpu_check: need exactly one .whl/snnrs-*.whl, found ${#ours[@]}; build it as the" \
+        "header of $0 says and carry .whl" >&2
+    exit 2
+fi
+wheels=("${ours[@]}" .whl/spikingjelly-*.whl .whl/loguru-*.whl)
+echo "== install ${wheels[*]}"
+"$PY" -m pip install --quiet --no-deps --no-index --force-reinstall "${wheels[@]}" || exit 2
+nvidia-smi -L || true
+"$PY" -c "import torch, snnrs; print('torch', torch.__version__, 'snnrs', snnrs.__version__, \
+'from', snnrs.__file__, '| GPUs:', torch.cuda.device_count())" || exit 2
+
+declare -A result
+step() {  # step NAME COMMAND...: runs it, logs to $OUT/NAME.log, records PASS/FAIL
+    local name=$1
+    shift
+    echo "== $name: $*"
+    local t0=$SECONDS
+    "$@" 2>&1 | tee "$OUT/$name.log"
+    local rc=${PIPESTATUS[0]}
+    result[$name]="$([ "$rc" = 0 ] && echo PASS || echo "FAIL (exit $rc)") in $((SECONDS - t0)) s"
+}
+
+case $what in all|selftest) step selftest "$PY" -m snnrs.cuda ;; esac
+case $what in all|tests) step tests "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py ;; esac
+case $what in all|bench) step bench "$PY" benches/bench_cuda.py ;; esac
+cp benches/RESULTS.md "$OUT/RESULTS.md" 2>/dev/null
+
+echo
+echo "== summary (logs and RESULTS.md in $OUT)"
+printf '| %-9s | %-28s |\n' step result
+printf '|-----------|------------------------------|\n'
+status=0
+for name in selftest tests bench; do
+    [ -n "${result[$name]:-}" ] || continue
+    printf '| %-9s | %-28s |\n' "$name" "${result[$name]}"
+    [[ ${result[$name]} == PASS* ]] || status=1
+done
+grep -E '^(max error|all kernels|FAIL)' "$OUT/selftest.log" 2>/dev/null
+tail -n 1 "$OUT/tests.log" 2>/dev/null
+grep -E '^\|' "$OUT/bench.log" 2>/dev/null
+exit $status

@@ -1,0 +1,313 @@
+//! Everything about a CUDA launch that is pure arithmetic: kernel names, the vector-or-scalar
+//! decision, grid sizes, the NVRTC target, and the kernel argument structs (mirrors of the
+//! structs in `neuron.cu`, whose `static_assert`s pin the same sizes).
+
+use crate::error::{Error, Result};
+use crate::neuron::NeuronParams;
+use crate::surrogate::{Surrogate, SurrogateKind};
+use std::f64::consts::PI;
+
+/// Threads per block of every kernel (passed to NVRTC as `-DSNNRS_BLOCK`).
+pub const BLOCK: u32 = 256;
+
+/// The vector kernels need at least this many threads per multiprocessor to fill the GPU;
+/// below it one thread per neuron (the scalar kernels) keeps more memory requests in flight.
+pub const MIN_VECTOR_THREADS_PER_SM: u64 = 1024;
+
+/// Storage types with a CUDA kernel (arithmetic is float32 in all of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dtype {
+    F32,
+    F16,
+    BF16,
+}
+
+impl Dtype {
+    pub const ALL: [Dtype; 3] = [Dtype::F32, Dtype::F16, Dtype::BF16];
+
+    /// From torch's name for the dtype (`str(dtype)` without the `torch.` prefix).
+    pub fn from_torch(name: &str) -> Result<Self> {
+        match name {
+            "float32" => Ok(Dtype::F32),
+            "float16" => Ok(Dtype::F16),
+            "bfloat16" => Ok(Dtype::BF16),
+            other => Err(Error::Dtype(format!(
+                "the CUDA kernels support float32, float16 and bfloat16, got {other}"
+            ))),
+        }
+    }
+
+    /// The suffix in kernel names.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Dtype::F32 => "f32",
+            Dtype::F16 => "f16",
+            Dtype::BF16 => "bf16",
+        }
+    }
+
+    pub fn size(self) -> u64 {
+        match self {
+            Dtype::F32 => 4,
+            Dtype::F16 | Dtype::BF16 => 2,
+        }
+    }
+
+    /// Neurons per thread of the vector kernels: one 16-byte access.
+    pub fn vector_width(self) -> u64 {
+        16 / self.size()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Forward,
+    Backward,
+    Rate,
+}
+
+impl Op {
+    pub const ALL: [Op; 3] = [Op::Forward, Op::Backward, Op::Rate];
+
+    fn tag(self) -> &'static str {
+        match self {
+            Op::Forward => "forward",
+            Op::Backward => "backward",
+            Op::Rate => "rate",
+        }
+    }
+
+    /// Whether the op's kernels are specialised per surrogate.
+    pub fn has_surrogate(self) -> bool {
+        self != Op::Forward
+    }
+}
+
+/// Vector kernels: `Dtype::vector_width` neurons per thread through 16-byte accesses; scalar
+/// kernels: one neuron per thread, any alignment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    Vector,
+    Scalar,
+}
+
+impl Path {
+    fn tag(self) -> &'static str {
+        match self {
+            Path::Vector => "vec",
+            Path::Scalar => "scalar",
+        }
+    }
+}
+
+/// `snnrs_<op>_<dtype>[_<surrogate>]_<vec|scalar>`, the entry points `neuron.cu` defines.
+pub fn kernel_name(op: Op, dtype: Dtype, surrogate: SurrogateKind, path: Path) -> String {
+    let sg = if op.has_surrogate() { format!("_{}", surrogate.name()) } else { String::new() };
+    format!("snnrs_{}_{}{}_{}", op.tag(), dtype.tag(), sg, path.tag())
+}
+
+/// Every entry point of `neuron.cu`, each once.
+pub fn all_kernel_names() -> Vec<String> {
+    let mut names = Vec::new();
+    for op in Op::ALL {
+        for dtype in Dtype::ALL {
+            let kinds: &[SurrogateKind] =
+                if op.has_surrogate() { &SurrogateKind::ALL } else { &SurrogateKind::ALL[..1] };
+            for &kind in kinds {
+                for path in [Path::Vector, Path::Scalar] {
+                    names.push(kernel_name(op, dtype, kind, path));
+                }
+            }
+        }
+    }
+    names
+}
+
+/// The names in `names` that `ptx` does not define as kernel entry points (`.entry name(`).
+pub fn missing_entries(ptx: &str, names: &[String]) -> Vec<String> {
+    let defined: std::collections::HashSet<&str> = ptx
+        .lines()
+        .filter_map(|line| line.split_once(".entry ")?.1.split('(').next())
+        .map(str::trim)
+        .collect();
+    names.iter().filter(|n| !defined.contains(n.as_str())).cloned().collect()
+}
+
+/// The vector kernels are correct only when every row of every buffer starts 16-byte aligned:
+/// each base pointer (0 = absent, ignored) aligned and `n` a multiple of the vector width.
+pub fn vector_aligned(ptrs: &[u64], n: u64, dtype: Dtype) -> bool {
+    n % dtype.vector_width() == 0 && ptrs.iter().all(|&p| p % 16 == 0)
+}
+
+/// Vector when aligned and there are enough vector threads to fill the GPU, else scalar.
+pub fn choose_path(aligned: bool, n: u64, dtype: Dtype, sm_count: u32) -> Path {
+    let threads = n / dtype.vector_width();
+    if aligned && threads >= u64::from(sm_count) * MIN_VECTOR_THREADS_PER_SM {
+        Path::Vector
+    } else {
+        Path::Scalar
+    }
+}
+
+/// Blocks needed to cover `n` neurons on `path`.
+pub fn grid(n: u64, dtype: Dtype, path: Path) -> Result<u32> {
+    let per_thread = if path == Path::Vector { dtype.vector_width() } else { 1 };
+    let per_block = u64::from(BLOCK) * per_thread;
+    u32::try_from(n.div_ceil(per_block))
+        .ok()
+        .filter(|&g| g <= i32::MAX as u32)
+        .ok_or_else(|| Error::Shape(format!("N = {n} neurons exceed one CUDA launch")))
+}
+
+/// The most blocks any path can need: what the PLIF backward's per-block partial sums need.
+pub fn max_grid(n: u64) -> Result<u32> {
+    grid(n, Dtype::F32, Path::Scalar)
+}
+
+/// What NVRTC compiles for a GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// Machine code for `sm_<cc>` (loads with no JIT on any driver of the same major version).
+    Cubin(u32),
+    /// PTX for `compute_<cc>`, for a GPU newer than this NVRTC knows: the driver compiles it.
+    Ptx(u32),
+}
+
+impl Target {
+    pub fn arch_option(self) -> String {
+        match self {
+            Target::Cubin(cc) => format!("--gpu-architecture=sm_{cc}"),
+            Target::Ptx(cc) => format!("--gpu-architecture=compute_{cc}"),
+        }
+    }
+}
+
+/// Machine code for the GPU's own compute capability when NVRTC supports it, else PTX for the
+/// newest one it supports below it.
+pub fn choose_target(cc: u32, supported: &[u32]) -> Result<Target> {
+    if supported.contains(&cc) {
+        return Ok(Target::Cubin(cc));
+    }
+    supported.iter().copied().filter(|&s| s <= cc).max().map(Target::Ptx).ok_or_else(|| {
+        Error::Runtime(format!(
+            "this NVRTC cannot compile for sm_{cc} (it supports {supported:?}); install the \
+             NVRTC that matches your GPU"
+        ))
+    })
+}
+
+/// NVRTC options shared by every compile; `--fmad=false` keeps float32 rounding equal to the
+/// CPU kernels'.
+pub fn compile_options(target: Target) -> Vec<String> {
+    vec![
+        target.arch_option(),
+        "--std=c++17".into(),
+        "--fmad=false".into(),
+        format!("-DSNNRS_BLOCK={BLOCK}"),
+    ]
+}
+
+/// `neuron.cu`'s `Consts`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Consts {
+    pub leak: f32,
+    pub decay: f32,
+    pub input_gain: f32,
+    pub threshold: f32,
+    pub v_rest: f32,
+    pub reset_grad: f32,
+    pub sg_a: f32,
+    pub sg_b: f32,
+    pub decay_input: u32,
+    pub hard: u32,
+}
+
+impl Consts {
+    /// Rounded from float64 once, as `Consts::new` in `neuron.rs` does for float32.
+    pub fn new(p: &NeuronParams, detach_reset: bool, surrogate: Surrogate) -> Self {
+        let [sg_a, sg_b] = surrogate_consts(surrogate);
+        Consts {
+            leak: p.leak as f32,
+            decay: (1.0 - p.leak) as f32,
+            input_gain: if p.decay_input { p.leak as f32 } else { 1.0 },
+            threshold: p.v_threshold as f32,
+            v_rest: p.v_reset.unwrap_or(0.0) as f32,
+            reset_grad: if detach_reset { 0.0 } else { 1.0 },
+            sg_a,
+            sg_b,
+            decay_input: u32::from(p.decay_input),
+            hard: u32::from(p.v_reset.is_some()),
+        }
+    }
+}
+
+/// The two constants each surrogate functor in `neuron.cu` reads, as `surrogate.rs` makes them.
+pub fn surrogate_consts(s: Surrogate) -> [f32; 2] {
+    let a = s.alpha;
+    let [x, y] = match s.kind {
+        SurrogateKind::Sigmoid | SurrogateKind::FastSigmoid => [a, 0.0],
+        SurrogateKind::Atan => [a / 2.0, PI / 2.0 * a],
+        SurrogateKind::Triangle => [a, 1.0 / (a * a)],
+        SurrogateKind::Rectangle => [a / 2.0, 1.0 / a],
+    };
+    [x as f32, y as f32]
+}
+
+/// `neuron.cu`'s `ForwardArgs`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct ForwardArgs {
+    pub x: u64,
+    pub v0: u64,
+    pub spikes: u64,
+    pub h_seq: u64,
+    pub v: u64,
+    pub leak_ptr: u64,
+    pub steps: u64,
+    pub n: u64,
+    pub c: Consts,
+}
+
+/// `neuron.cu`'s `BackwardArgs`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct BackwardArgs {
+    pub grad_spikes: u64,
+    pub grad_v: u64,
+    pub h_seq: u64,
+    pub v0: u64,
+    pub grad_x: u64,
+    pub grad_v0: u64,
+    pub partials: u64,
+    pub leak_ptr: u64,
+    pub steps: u64,
+    pub n: u64,
+    pub c: Consts,
+}
+
+/// `neuron.cu`'s `RateArgs`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RateArgs {
+    pub x: u64,
+    pub v0: u64,
+    pub spikes: u64,
+    pub v: u64,
+    pub rate: u64,
+    pub eligibility: u64,
+    pub leak_ptr: u64,
+    pub steps: u64,
+    pub n: u64,
+    pub c: Consts,
+}
+
+// The sizes neuron.cu's static_asserts pin.
+const _: () = assert!(std::mem::size_of::<Consts>() == 40);
+const _: () = assert!(std::mem::size_of::<ForwardArgs>() == 104);
+const _: () = assert!(std::mem::size_of::<BackwardArgs>() == 120);
+const _: () = assert!(std::mem::size_of::<RateArgs>() == 112);
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;
