@@ -7,18 +7,22 @@ help: ## list the targets
 build-dev: ## build the Rust extension in release mode into the active environment
 	maturin develop --release
 
-lint: ## rustfmt, clippy (with and without the Python module) and ruff
+lint: ## rustfmt, clippy (each feature set) and ruff
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy --all-targets --features cuda -- -D warnings
 	cargo clippy --all-targets --features python -- -D warnings
+	cargo clippy --all-targets --features python,cuda -- -D warnings
 	ruff check python tests benches
 
-test: ## Rust unit tests and the Python suite
+test: ## Rust unit tests, the Python suite and the CUDA self-test
 	cargo test
 	$(PY) -m pytest
+	$(PY) -m snnrs.cuda
 
-bench: ## criterion benches of the kernels, then the side-by-side Python benchmark
-	cargo bench --bench kernels
+bench: ## criterion benches of the kernels, the side-by-side neuron benchmark, the model zoo
+	cargo bench --bench kernels && $(PY) benches/criterion_table.py
 	$(PY) benches/bench_neurons.py
+	$(PY) benches/bench_models.py
 
 .PHONY: help build-dev lint test bench

@@ -6,7 +6,7 @@ Example:
     >>> spikes = node(torch.randn(4, 8, 16))            # [T, B, features]
 """
 
-from . import models, nn, ops, reference, surrogate
+from . import distill, models, nn, ops, reference, surrogate
 from ._core import __version__
 
-__all__ = ["__version__", "models", "nn", "ops", "reference", "surrogate"]
+__all__ = ["__version__", "distill", "models", "nn", "ops", "reference", "surrogate"]
