@@ -9,15 +9,33 @@ Example:
 
 from .joint import JointASNNLoss, masked_feature_loss
 from .losses import KD, NLD, FeatureKD, kd_loss, nld_noise, soft_cross_entropy
+from .methods import (
+    METHODS,
+    SAMDNLD,
+    FeatureDistillation,
+    JointASNN,
+    Method,
+    Plain,
+    ResponseKD,
+    create_method,
+)
 from .samd import SAMD, cam, grad_cam, normalize_map, samd_loss, student_map
 
 __all__ = [
     "KD",
+    "METHODS",
     "NLD",
     "SAMD",
+    "SAMDNLD",
+    "FeatureDistillation",
     "FeatureKD",
+    "JointASNN",
     "JointASNNLoss",
+    "Method",
+    "Plain",
+    "ResponseKD",
     "cam",
+    "create_method",
     "grad_cam",
     "kd_loss",
     "masked_feature_loss",
