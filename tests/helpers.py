@@ -37,3 +37,21 @@ def oracle(x: torch.Tensor, v0: torch.Tensor, p: ops.NeuronParams, leak):
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     scale = b.abs().max().clamp_min(1e-30)
     return float((a - b).abs().max() / scale) if a.numel() else 0.0
+
+
+def assert_compiled_matches_eager(net: torch.nn.Module, x: torch.Tensor) -> None:
+    """``torch.compile(net, fullgraph=True)`` gives eager's spikes exactly and its gradients."""
+    from snnrs.nn import reset
+
+    def run(fn):
+        reset(net)
+        net.zero_grad()
+        out = fn(x)
+        out.sum().backward()
+        return out.detach(), [p.grad.clone() for p in net.parameters()]
+
+    eager = run(net)
+    compiled = run(torch.compile(net, fullgraph=True))
+    assert torch.equal(eager[0], compiled[0])
+    for a, b in zip(eager[1], compiled[1], strict=True):
+        torch.testing.assert_close(a, b)

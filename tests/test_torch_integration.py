@@ -8,6 +8,7 @@ import threading
 import pytest
 import snnrs
 import torch
+from helpers import assert_compiled_matches_eager
 from snnrs import _core, ops
 
 
@@ -47,19 +48,7 @@ def test_torch_compile_fullgraph_matches_eager():
         snnrs.nn.LIF(tau=3.0, v_reset=None, surrogate="atan", step_mode="m"),
     )
     x = torch.randn(5, 2, 6)
-
-    def run(fn):
-        snnrs.nn.reset(net)
-        net.zero_grad()
-        out = fn(x)
-        out.sum().backward()
-        return out.detach(), [p.grad.clone() for p in net.parameters()]
-
-    eager = run(net)
-    compiled = run(torch.compile(net, fullgraph=True))
-    assert torch.equal(eager[0], compiled[0])
-    for a, b in zip(eager[1], compiled[1], strict=True):
-        torch.testing.assert_close(a, b)
+    assert_compiled_matches_eager(net, x)
 
 
 def _forward_with_threads(x: torch.Tensor, threads: int) -> torch.Tensor:
