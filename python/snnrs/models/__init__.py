@@ -14,7 +14,7 @@ Example:
 """
 
 from . import zoo  # noqa: F401  (registers the built-in models)
-from .layers import Layers, NeuronSpec, Spiking, SpikingLayers, spiking_layers
+from .layers import Layers, NeuronSpec, Spiking, SpikingLayers
 from .measure import LayerStats, Summary, count_parameters, measure, recording
 from .network import Features, Head, StagedNet
 from .registry import create, list_models, register_model, unregister_model
@@ -41,7 +41,6 @@ __all__ = [
     "recording",
     "register_model",
     "resnet",
-    "spiking_layers",
     "transfer_weights",
     "unregister_model",
 ]

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn import BaseNode
-from .layers import Layers, NeuronSpec, Spiking, check_steps
+from .layers import Layers, NeuronSpec, Spiking, SpikingLayers
 from .network import Head, StagedNet
 from .resnet import resnet
 
@@ -144,15 +144,13 @@ class ModeAct(_Moded):
         return torch.relu(x) if self.mode == "ann" else self.spiking(x)
 
 
-class JointLayers(Layers):
+class JointLayers(SpikingLayers):
     """Factories of the Joint A-SNN layers; ``mode`` is the mode the model starts in."""
-
-    spiking = True
 
     def __init__(self, neuron: NeuronSpec | Callable[[], BaseNode], T: int,
                  mode: str = "snn") -> None:
-        self.neuron = neuron.build if isinstance(neuron, NeuronSpec) else neuron
-        self.T, self.mode = check_steps(T), _check_mode(mode)
+        super().__init__(neuron, T)
+        self.mode = _check_mode(mode)
 
     def conv(self, c_in: int, c_out: int, k: int, stride: int = 1, padding: int = 0) -> nn.Module:
         return FactorizedConv2d(c_in, c_out, k, stride, padding)
@@ -164,7 +162,7 @@ class JointLayers(Layers):
         return ModeLinear(f_in, f_out)
 
     def act(self) -> nn.Module:
-        return ModeAct(Spiking(self.neuron(), self.T))
+        return ModeAct(super().act())
 
 
 class AuxHead(nn.Module):

@@ -1,7 +1,7 @@
 """What turns one topology into an ANN or an SNN: the layer factories and the spiking activation.
 
 A topology is written once against a :class:`Layers` object. :class:`Layers` gives plain convs,
-BatchNorms, linears and ReLU (the ANN); :func:`spiking_layers` gives the same layers with a
+BatchNorms, linears and ReLU (the ANN); :class:`SpikingLayers` gives the same layers with a
 :class:`Spiking` activation (the SNN). Stateless layers are the same modules in both, so the two
 forms share parameter names and shapes, and an ANN's weights load into its SNN twin.
 
@@ -142,17 +142,14 @@ class Layers:
 
 
 class SpikingLayers(Layers):
-    """The SNN form: the activation is a :class:`Spiking` neuron over ``T`` steps."""
+    """The SNN form: the activation is a :class:`Spiking` neuron over ``T`` steps, made from a
+    :class:`NeuronSpec` or a callable returning a neuron."""
 
     spiking = True
 
-    def __init__(self, neuron: Callable[[], BaseNode], T: int) -> None:
-        self.neuron, self.T = neuron, check_steps(T)
+    def __init__(self, neuron: NeuronSpec | Callable[[], BaseNode], T: int) -> None:
+        self.neuron = neuron.build if isinstance(neuron, NeuronSpec) else neuron
+        self.T = check_steps(T)
 
     def act(self) -> nn.Module:
         return Spiking(self.neuron(), self.T)
-
-
-def spiking_layers(neuron: NeuronSpec | Callable[[], BaseNode], T: int) -> SpikingLayers:
-    """SNN layer factories from a :class:`NeuronSpec` or a callable returning a neuron."""
-    return SpikingLayers(neuron.build if isinstance(neuron, NeuronSpec) else neuron, T)

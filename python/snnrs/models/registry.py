@@ -25,7 +25,7 @@ from typing import NamedTuple
 from torch import nn
 
 from ..nn import BaseNode
-from .layers import Layers, NeuronSpec, spiking_layers
+from .layers import Layers, NeuronSpec, SpikingLayers
 
 KINDS = ("ann", "snn")
 
@@ -36,7 +36,7 @@ LayersFactory = Callable[[str, NeuronFactory, int], Layers]
 
 def standard_layers(kind: str, neuron: NeuronFactory, T: int) -> Layers:
     """Plain layers for ``kind="ann"``, spiking ones for ``"snn"``."""
-    return Layers() if kind == "ann" else spiking_layers(neuron, T)
+    return Layers() if kind == "ann" else SpikingLayers(neuron, T)
 
 
 DEFAULT_NEURON = NeuronSpec()
