@@ -20,9 +20,11 @@ test: ## Rust unit tests, the Python suite and the CUDA self-test
 	$(PY) -m pytest
 	$(PY) -m snnrs.cuda
 
-bench: ## criterion benches, neurons vs peers, the model zoo, the methods, rate-based vs BPTT
+bench: ## criterion benches, neurons vs peers (grid, headline settings, training step), the model zoo, the methods, rate-based vs BPTT
 	cargo bench --bench kernels && $(PY) benches/criterion_table.py
 	$(PY) benches/bench_neurons.py
+	$(PY) benches/bench_headline.py --rounds 3
+	$(PY) benches/bench_training.py --batch 16 --repeats 3
 	$(PY) benches/bench_models.py
 	$(PY) benches/bench_methods.py
 	$(PY) benches/bench_rate.py --batch 8 --repeats 2

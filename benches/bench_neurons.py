@@ -27,6 +27,7 @@ import contextlib
 import ctypes
 import gc
 import importlib.metadata
+import json
 import math
 import os
 import platform
@@ -36,7 +37,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import snnrs
@@ -452,7 +453,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "snnrs and SpikingJelly always run the headline cell T=8, N=2^20")
     p.add_argument("--quick", action="store_true",
                    help="smoke grid T 4 8, N 2^12 2^16 (overrides --T/--N)")
+    p.add_argument("--rayon", action="store_true",
+                   help="run snnrs's CPU kernels on its own rayon pool, not on torch's OpenMP "
+                        "threads (the default where torch uses GNU OpenMP)")
     p.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write the cells to PATH")
     args = p.parse_args(argv)
     if args.quick:
         args.T, args.N = list(QUICK_T), list(QUICK_N)
@@ -492,6 +497,8 @@ def main(argv: list[str] | None = None) -> None:
     say(f"Command: `python {shlex.join(sys.argv if argv is None else [sys.argv[0], *argv])}`")
     say(f"Machine: {machine()}; load average at start {os.getloadavg()[0]:.2f}")
     say(f"Versions: {versions(libs)}")
+    on_openmp = snnrs.ops.use_torch_threads(not args.rayon)
+    say("snnrs CPU threads: " + ("torch's OpenMP team" if on_openmp else "snnrs's rayon pool"))
     check = check_headline_spikes() if REFERENCE_LIB in libs else "skipped (no spikingjelly)"
     say(f"Spike check, snnrs vs SpikingJelly: {check}")
     bandwidth: tuple[list[float], list[float]] = ([], [])  # copy_, clone samples
@@ -515,6 +522,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{gbs(bandwidth[1])}")
     table = format_table(cells, bw_copy, bw_clone)
     print(table)
+    if args.json:
+        args.json.write_text(json.dumps([asdict(c) for c in cells], indent=1))
     if not args.no_write:
         write_results(render_section(facts, table, args))
         print(f"wrote {RESULTS}")

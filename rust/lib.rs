@@ -10,6 +10,7 @@ pub mod error;
 pub mod float;
 pub mod isa;
 pub mod neuron;
+pub mod openmp;
 pub mod parallel;
 pub mod surrogate;
 

@@ -1,10 +1,13 @@
 //! Parallel loops over fixed-size chunks of neurons.
 //!
 //! Chunks have a fixed size, so a reduction adds the same partial sums in the same order whatever
-//! the number of threads. Each calling thread keeps its own rayon pool, tagged with the process id
-//! and thread count: a child process after `fork()` (a DataLoader worker) has no pool threads, so it
-//! sees a foreign pid and builds a fresh pool instead of waiting on threads that do not exist. No
-//! lock is shared between calling threads, so a fork can never inherit one held.
+//! the number of threads. Loops run on PyTorch's OpenMP threads when the process has attached
+//! them ([`crate::openmp`]), else on rayon.
+//!
+//! Each calling thread keeps its own rayon pool, tagged with the process id and thread count: a
+//! child process after `fork()` (a DataLoader worker) has no pool threads, so it sees a foreign
+//! pid and builds a fresh pool instead of waiting on threads that do not exist. No lock is shared
+//! between calling threads, so a fork can never inherit one held.
 
 use crate::error::{Error, Result};
 use rayon::prelude::*;
@@ -52,8 +55,9 @@ fn with_pool<R>(threads: usize, f: impl FnOnce(&rayon::ThreadPool) -> R) -> Resu
     })
 }
 
-fn chunk_ranges(n: usize) -> impl IndexedParallelIterator<Item = Range<usize>> {
-    (0..n.div_ceil(CHUNK)).into_par_iter().map(move |c| c * CHUNK..((c + 1) * CHUNK).min(n))
+/// Chunk `c` of `0..n`.
+fn chunk_range(c: usize, n: usize) -> Range<usize> {
+    c * CHUNK..((c + 1) * CHUNK).min(n)
 }
 
 /// Calls `f` on every chunk of `0..n`, in parallel on up to `threads` threads, and returns the
@@ -63,12 +67,31 @@ where
     R: Send,
     F: Fn(Range<usize>) -> R + Sync + Send,
 {
-    if threads <= 1 || work < SERIAL_WORK || n <= CHUNK {
-        return Ok((0..n.div_ceil(CHUNK))
-            .map(|c| f(c * CHUNK..((c + 1) * CHUNK).min(n)))
-            .collect());
+    let count = n.div_ceil(CHUNK);
+    let chunk = |c| chunk_range(c, n);
+    if threads <= 1 || work < SERIAL_WORK || count <= 1 {
+        return Ok((0..count).map(|c| f(chunk(c))).collect());
     }
-    with_pool(threads, |pool| pool.install(|| chunk_ranges(n).map(&f).collect()))
+    match crate::openmp::map(count, threads, chunk, &f) {
+        Some(results) => Ok(results),
+        None => map_on_rayon(count, threads, chunk, f),
+    }
+}
+
+/// `f(chunk(c))` for every `c < count` on this thread's rayon pool of `threads`, in chunk order.
+fn map_on_rayon<R, F>(
+    count: usize,
+    threads: usize,
+    chunk: impl Fn(usize) -> Range<usize> + Sync + Send,
+    f: F,
+) -> Result<Vec<R>>
+where
+    R: Send,
+    F: Fn(Range<usize>) -> R + Sync + Send,
+{
+    with_pool(threads, |pool| {
+        pool.install(|| (0..count).into_par_iter().map(|c| f(chunk(c))).collect())
+    })
 }
 
 /// A raw pointer to an output buffer that chunks write disjoint parts of.
@@ -114,9 +137,13 @@ mod tests {
     #[test]
     fn pool_follows_the_thread_count() {
         for threads in [2, 3, 2] {
-            let seen =
-                map_chunks(64 * CHUNK, usize::MAX, threads, |_| rayon::current_num_threads())
-                    .unwrap();
+            let seen = map_on_rayon(
+                64,
+                threads,
+                |c| chunk_range(c, 64 * CHUNK),
+                |_| rayon::current_num_threads(),
+            )
+            .unwrap();
             assert!(seen.iter().all(|&t| t == threads));
         }
     }

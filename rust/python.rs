@@ -55,7 +55,7 @@ impl Buf {
         if self.len == 0 {
             return Ok(std::ptr::NonNull::<F>::dangling().as_ptr());
         }
-        if self.ptr == 0 || self.ptr % std::mem::align_of::<F>() != 0 {
+        if self.ptr == 0 || !self.ptr.is_multiple_of(std::mem::align_of::<F>()) {
             return Err(Error::Runtime(format!("{name}: null or misaligned data pointer")));
         }
         Ok(self.ptr as *mut F)
@@ -270,6 +270,19 @@ fn surrogates() -> Vec<(&'static str, f64)> {
     SurrogateKind::ALL.iter().map(|k| (k.name(), k.default_alpha())).collect()
 }
 
+/// Runs the CPU kernels' parallel loops on the GNU OpenMP runtime at `path` (torch's own).
+#[pyfunction]
+fn attach_openmp(path: &str) -> PyResult<()> {
+    Ok(crate::openmp::attach(path)?)
+}
+
+/// Chooses the attached OpenMP runtime (True) or rayon (False); returns whether OpenMP is used.
+#[pyfunction]
+fn use_openmp(enabled: bool) -> bool {
+    crate::openmp::set_enabled(enabled);
+    crate::openmp::active()
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -278,6 +291,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(backward, m)?)?;
     m.add_function(wrap_pyfunction!(rate_forward, m)?)?;
     m.add_function(wrap_pyfunction!(surrogates, m)?)?;
+    m.add_function(wrap_pyfunction!(attach_openmp, m)?)?;
+    m.add_function(wrap_pyfunction!(use_openmp, m)?)?;
     #[cfg(feature = "cuda")]
     cuda::register(m)?;
     Ok(())

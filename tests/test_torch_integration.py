@@ -120,7 +120,7 @@ def test_opcheck_half_precision_keeps_h_in_float32():
                           (torch.randn(4, 6).bfloat16(), None, h, None, None, *params))
 
 
-BIG = (8, 1 << 16)  # 2 MiB float32: large enough for the buffer pool
+BIG = (8, 1 << 20)  # 32 MiB float32: large enough for the buffer pool
 
 
 def test_a_dropped_output_buffer_is_reused():

@@ -1,11 +1,14 @@
 """Recycles the large output buffers of the CPU ops once nothing references them.
 
-PyTorch's CPU allocator hands every large tensor back to the OS when it dies (glibc maps
-allocations over 32 MiB afresh each time), so an op that allocates ``[T, N]`` outputs every step
-pays a page fault per 4 KiB on first touch, which on virtual machines can cost more than the
-kernel. The pool keeps recently allocated buffers and hands one out again only when its storage
-has no user left: no tensor, view, autograd saved tensor or numpy array shares it. Bounded by
-:func:`set_cache_limit` (0 disables it); :func:`empty_cache` lets go of what it holds.
+glibc serves allocations of 32 MiB and more with a fresh ``mmap`` and unmaps them when they die,
+so an op that allocates such ``[T, N]`` outputs every step pays a page fault per 4 KiB on first
+touch, which on virtual machines can cost more than the kernel. The pool keeps recently
+allocated buffers of that size and hands one out again only when its storage has no user left:
+no tensor, view, autograd saved tensor or numpy array shares it. Smaller buffers are left to
+glibc: it raises its mmap threshold (up to 32 MiB) after freeing a large block and then reuses
+heap memory for that size, and holding such blocks back would keep it from adapting for the
+rest of the model's tensors. Bounded by :func:`set_cache_limit` (0 disables it);
+:func:`empty_cache` lets go of what it holds.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import threading
 import torch
 from torch import Tensor
 
-_MIN_BYTES = 1 << 20  # smaller buffers come from malloc's own free lists anyway
+_MIN_BYTES = 32 << 20  # glibc's largest mmap threshold (DEFAULT_MMAP_THRESHOLD_MAX)
 _lock = threading.Lock()
 _pool: list[torch.UntypedStorage] = []
 _limit = 1 << 30

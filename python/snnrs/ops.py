@@ -11,7 +11,8 @@ stream; float64 CUDA tensors, and other devices, run the pure-PyTorch kernel twi
 Autograd keeps only the charge sequence ``H`` (plus ``v0`` and ``w`` for PLIF) between forward
 and backward; spikes are recomputed from ``H``. Large CPU outputs are recycled once nothing uses
 them any more (see :func:`set_cache_limit`, :func:`empty_cache`), sparing the page faults of a
-fresh allocation every step.
+fresh allocation every step. The CPU kernels run on torch's own OpenMP threads where torch uses
+GNU OpenMP, so the two never compete for cores (see :func:`use_torch_threads`).
 
 Example:
     >>> x = torch.randn(8, 32, 100)                  # [T, B, features]
@@ -27,6 +28,7 @@ from torch import Tensor
 from . import _buffers, _core, reference
 from . import surrogate as sg
 from ._buffers import empty_cache, set_cache_limit
+from ._threads import use_torch_threads
 from .cuda import _kernels as _cuda
 
 __all__ = [
@@ -44,7 +46,13 @@ __all__ = [
     "rate",
     "set_cache_limit",
     "tau_to_leak",
+    "use_torch_threads",
 ]
+
+try:
+    use_torch_threads()
+except RuntimeError:  # a runtime without GOMP_parallel: rayon's pool serves
+    pass
 
 _KERNEL_DTYPES = {torch.float32: "float32", torch.float64: "float64"}
 

@@ -136,7 +136,7 @@ pub fn missing_entries(ptx: &str, names: &[String]) -> Vec<String> {
 /// The vector kernels are correct only when every row of every buffer starts 16-byte aligned:
 /// each base pointer (0 = absent, ignored) aligned and `n` a multiple of the vector width.
 pub fn vector_aligned(ptrs: &[u64], n: u64, dtype: Dtype) -> bool {
-    n % dtype.vector_width() == 0 && ptrs.iter().all(|&p| p % 16 == 0)
+    n.is_multiple_of(dtype.vector_width()) && ptrs.iter().all(|&p| p.is_multiple_of(16))
 }
 
 /// Vector when aligned and there are enough vector threads to fill the GPU, else scalar.
