@@ -122,6 +122,12 @@ def measure(model: str, mode: str, T: int, batch: int, repeats: int, device: str
         opt.step()
         opt.zero_grad(set_to_none=True)
 
+    return profile_step(net, step, dev, repeats)
+
+
+def profile_step(net: nn.Module, step, dev: torch.device, repeats: int) -> dict:
+    """Saved bytes of one forward, then the median ms of ``repeats`` steps after a warm-up, then
+    the peak bytes of one more step. ``step(forward_only=False)`` runs one training step."""
     saved = _saved_bytes(net, step)
     step()  # warm-up
     times = []

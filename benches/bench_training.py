@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import shlex
-import statistics
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ from pathlib import Path
 import torch
 from bench_headline import KEEP_FREED
 from bench_neurons import machine, versions
-from bench_rate import _peak_cpu_bytes, _peak_cuda_bytes, _saved_bytes, _sync
+from bench_rate import profile_step
 from results import publish, table_head
 from snnrs import models
 from snnrs.models.layers import Spiking, unflatten_time
@@ -101,18 +100,7 @@ def measure(lib: str, model: str, T: int, batch: int, repeats: int, device: str)
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    saved = _saved_bytes(net, step)
-    step()  # warm-up
-    times = []
-    for _ in range(repeats):
-        _sync(dev)
-        t0 = time.perf_counter()
-        step()
-        _sync(dev)
-        times.append(time.perf_counter() - t0)
-    peak = _peak_cuda_bytes(step, dev) if dev.type == "cuda" else _peak_cpu_bytes(step)
-    return {"ms": 1e3 * statistics.median(times), "loss": losses[0], "saved": saved,
-            "peak": peak}
+    return {**profile_step(net, step, dev, repeats), "loss": losses[0]}
 
 
 def run_child(args: argparse.Namespace, lib: str, env: dict[str, str]) -> dict:
