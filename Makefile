@@ -15,16 +15,18 @@ lint: ## rustfmt, clippy (each feature set) and ruff
 	cargo clippy --all-targets --features python,cuda -- -D warnings
 	ruff check python tests benches
 
-test: ## Rust unit tests, the Python suite and the CUDA self-test
+test: ## Rust unit tests (the boundary's also under valgrind), the Python suite and the CUDA self-test
 	cargo test
+	CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="valgrind -q --error-exitcode=1" cargo test --lib boundary
 	$(PY) -m pytest
 	$(PY) -m snnrs.cuda
 
-bench: ## criterion benches, neurons vs peers (grid, headline settings, training step), the model zoo, the methods, rate-based vs BPTT
+bench: ## criterion benches, neurons vs peers (grid, headline settings, training step), op-call overhead, the model zoo, the methods, rate-based vs BPTT
 	cargo bench --bench kernels && $(PY) benches/criterion_table.py
 	$(PY) benches/bench_neurons.py
 	$(PY) benches/bench_headline.py --rounds 3
 	$(PY) benches/bench_training.py --batch 16 --repeats 3
+	$(PY) benches/bench_overhead.py --rounds 3
 	$(PY) benches/bench_models.py
 	$(PY) benches/bench_methods.py
 	$(PY) benches/bench_rate.py --batch 8 --repeats 2

@@ -13,7 +13,8 @@
 # (timeout_s 600). The wheel is tagged manylinux_2_34 (glibc >= 2.34; the image's Python 3.12.3
 # is Ubuntu 24.04's). Steps: install the carried wheels (--no-deps --no-index), `python -m
 # snnrs.cuda` (compile + every kernel against the CPU float64 kernels), `pytest
-# tests/test_cuda.py`, then benches/bench_cuda.py, which writes benches/RESULTS.md; that file and
+# tests/test_cuda.py tests/test_ops.py tests/test_contract.py` (the CUDA tests, the oracle tests on
+# the cuda backend, the op boundary with CUDA tensors), then benches/bench_cuda.py, which writes benches/RESULTS.md; that file and
 # every log are copied to $OUT, so they come back with the reply. A summary table is printed
 # last. Run one step alone with an argument: selftest, tests or bench (default: all).
 set -uo pipefail
@@ -50,7 +51,8 @@ step() {  # step NAME COMMAND...: runs it, logs to $OUT/NAME.log, records PASS/F
 }
 
 case $what in all|selftest) step selftest "$PY" -m snnrs.cuda ;; esac
-case $what in all|tests) step tests "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py ;; esac
+case $what in all|tests) step tests "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_ops.py \
+    tests/test_contract.py ;; esac
 case $what in all|bench) step bench "$PY" benches/bench_cuda.py ;; esac
 cp benches/RESULTS.md "$OUT/RESULTS.md" 2>/dev/null
 

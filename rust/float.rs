@@ -1,5 +1,6 @@
 //! The arithmetic the kernels need from their element type: float32 or float64.
 
+use crate::boundary::DType;
 use std::fmt::Debug;
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
@@ -19,6 +20,8 @@ pub trait Float:
 {
     const ZERO: Self;
     const ONE: Self;
+    /// The buffer element type this is.
+    const DTYPE: DType;
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
     fn exp(self) -> Self;
@@ -35,10 +38,11 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ty, $exp:ident) => {
+    ($t:ty, $exp:ident, $dtype:ident) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
+            const DTYPE: DType = DType::$dtype;
             #[inline(always)]
             fn from_f64(v: f64) -> Self {
                 v as $t
@@ -59,8 +63,8 @@ macro_rules! impl_float {
     };
 }
 
-impl_float!(f32, exp_f32);
-impl_float!(f64, exp_f64);
+impl_float!(f32, exp_f32, F32);
+impl_float!(f64, exp_f64, F64);
 
 // `exp` without a libm call, so that loops using it vectorise (the sigmoid surrogate): round
 // `x / ln 2` to an integer `n` with the 1.5 * 2^k magic-number trick (plain SSE2), evaluate

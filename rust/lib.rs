@@ -5,6 +5,7 @@
 //! write their outputs. See `shared/spec/NEURONS.md` for the math. [`cuda`] holds the CUDA
 //! kernels and (feature `cuda`) their launcher.
 
+pub mod boundary;
 pub mod cuda;
 pub mod error;
 pub mod float;
@@ -17,6 +18,7 @@ pub mod surrogate;
 #[cfg(feature = "python")]
 mod python;
 
+pub use boundary::{BackwardBufs, DType, ForwardBufs, RateBufs, RawBuf};
 pub use error::{Error, Result};
 pub use float::Float;
 pub use neuron::{

@@ -1,13 +1,15 @@
-//! The PyO3 module `snnrs._core`: validates and converts, then runs a kernel with the GIL released.
+//! The PyO3 module `snnrs._core`: converts, then runs a kernel with the GIL released.
 //!
-//! Python (`snnrs.ops`) allocates every buffer with torch and passes contiguous tensors as
-//! `(data_ptr, numel)` through `T` and `N`; this file never allocates outputs. Errors map to
+//! Python (`snnrs.ops`) validates every argument, allocates every buffer with torch and passes
+//! each as `(address, element count, DType)`; the neuron parameters cross once as a [`Params`]
+//! record. Every buffer set is checked again here ([`crate::boundary`]) before memory is touched,
+//! so a mistake on the Python side is an error, never an out-of-bounds access. Errors map to
 //! ValueError / TypeError / RuntimeError in one place, and a panic never crosses into Python.
-#![allow(clippy::too_many_arguments)] // flat signatures keep the Python call cheap
 
+use crate::boundary::{BackwardBufs, DType, ForwardBufs, RateBufs, RawBuf};
 use crate::error::Error;
 use crate::float::Float;
-use crate::neuron::{self, sequence_len, BackwardIo, ForwardIo, GradParams, NeuronParams, RateIo};
+use crate::neuron::{self, GradParams, NeuronParams};
 use crate::surrogate::{Surrogate, SurrogateKind};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -27,69 +29,103 @@ impl From<Error> for PyErr {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Dtype {
+/// A buffer's element type, as Python names it: `_core.DType.F32`.
+#[pyclass(name = "DType", module = "snnrs._core", frozen, eq, eq_int, from_py_object)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::upper_case_acronyms)]
+enum PyDType {
+    F16,
+    BF16,
     F32,
     F64,
 }
 
-fn dtype(name: &str) -> Result<Dtype, Error> {
-    match name {
-        "float32" => Ok(Dtype::F32),
-        "float64" => Ok(Dtype::F64),
-        other => {
-            Err(Error::Dtype(format!("the CPU kernels support float32 and float64, got {other}")))
+impl From<PyDType> for DType {
+    fn from(d: PyDType) -> DType {
+        match d {
+            PyDType::F16 => DType::F16,
+            PyDType::BF16 => DType::BF16,
+            PyDType::F32 => DType::F32,
+            PyDType::F64 => DType::F64,
         }
     }
 }
 
-/// A buffer Python passed as `(data_ptr, numel)`.
+/// A buffer crosses as `(address, element count, DType)`.
+impl<'a, 'py> FromPyObject<'a, 'py> for RawBuf {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let (addr, len, dtype): (u64, u64, PyDType) = obj.extract()?;
+        Ok(RawBuf { addr, len, dtype: dtype.into() })
+    }
+}
+
+/// The seven neuron scalars, validated once: `Params(leak, decay_input, v_threshold, v_reset,
+/// detach_reset, surrogate, alpha)`. With a `leak` buffer (PLIF), the kernels use its value.
+#[pyclass(module = "snnrs._core", frozen)]
 #[derive(Clone, Copy)]
-struct Buf {
-    ptr: usize,
-    len: usize,
+struct Params {
+    p: NeuronParams,
+    g: GradParams,
 }
 
-impl Buf {
-    fn checked<F>(self, name: &str) -> Result<*mut F, Error> {
-        if self.len == 0 {
-            return Ok(std::ptr::NonNull::<F>::dangling().as_ptr());
-        }
-        if self.ptr == 0 || !self.ptr.is_multiple_of(std::mem::align_of::<F>()) {
-            return Err(Error::Runtime(format!("{name}: null or misaligned data pointer")));
-        }
-        Ok(self.ptr as *mut F)
+#[pymethods]
+impl Params {
+    #[new]
+    fn new(
+        leak: f64,
+        decay_input: bool,
+        v_threshold: f64,
+        v_reset: Option<f64>,
+        detach_reset: bool,
+        surrogate: &str,
+        alpha: f64,
+    ) -> PyResult<Self> {
+        let p = NeuronParams { leak, decay_input, v_threshold, v_reset };
+        p.validate()?;
+        let surrogate = Surrogate::new(SurrogateKind::from_name(surrogate)?, alpha)?;
+        Ok(Params { p, g: GradParams { detach_reset, surrogate } })
     }
 
-    /// # Safety
-    /// `ptr` must address `len` initialised elements of type `F` that outlive the call.
-    unsafe fn read<'a, F>(self, name: &str) -> Result<&'a [F], Error> {
-        Ok(std::slice::from_raw_parts(self.checked::<F>(name)?, self.len))
+    /// The seven values, in the constructor's order.
+    #[getter]
+    fn args(&self) -> (f64, bool, f64, Option<f64>, bool, &'static str, f64) {
+        let (p, s) = (self.p, self.g.surrogate);
+        (
+            p.leak,
+            p.decay_input,
+            p.v_threshold,
+            p.v_reset,
+            self.g.detach_reset,
+            s.kind.name(),
+            s.alpha,
+        )
     }
 
-    /// # Safety
-    /// As [`Buf::read`], and no other live slice may overlap it.
-    unsafe fn write<'a, F>(self, name: &str) -> Result<&'a mut [F], Error> {
-        Ok(std::slice::from_raw_parts_mut(self.checked::<F>(name)?, self.len))
+    fn __repr__(&self) -> String {
+        format!("Params{:?}", self.args())
     }
 }
 
-fn neuron_params(
-    leak: f64,
-    decay_input: bool,
-    v_threshold: f64,
-    v_reset: Option<f64>,
-) -> Result<NeuronParams, Error> {
-    let p = NeuronParams { leak, decay_input, v_threshold, v_reset };
-    p.validate()?;
-    Ok(p)
+impl Params {
+    /// The neuron parameters with PLIF's leak, when given, in place of the record's.
+    pub(crate) fn neuron(&self, leak: Option<f64>) -> Result<NeuronParams, Error> {
+        let p = NeuronParams { leak: leak.unwrap_or(self.p.leak), ..self.p };
+        p.validate()?;
+        Ok(p)
+    }
 }
 
-fn grad_params(detach_reset: bool, surrogate: &str, alpha: f64) -> Result<GradParams, Error> {
-    Ok(GradParams {
-        detach_reset,
-        surrogate: Surrogate::new(SurrogateKind::from_name(surrogate)?, alpha)?,
-    })
+/// The element type the CPU kernels run in: the inputs' own.
+fn cpu_dtype(b: &RawBuf) -> Result<DType, Error> {
+    match b.dtype {
+        d @ (DType::F32 | DType::F64) => Ok(d),
+        other => Err(Error::Dtype(format!(
+            "the CPU kernels support float32 and float64, got {}",
+            other.name()
+        ))),
+    }
 }
 
 /// Runs `f` without the GIL, turning a panic into a RuntimeError.
@@ -99,169 +135,119 @@ fn compute<R: Send>(py: Python<'_>, f: impl FnOnce() -> Result<R, Error> + Send)
         .map_err(PyErr::from)
 }
 
-fn run_forward<F: Float>(
-    p: &NeuronParams,
-    steps: usize,
-    n: usize,
-    bufs: [usize; 5],
-    threads: usize,
-) -> Result<(), Error> {
-    let tn = sequence_len(steps, n)?;
-    let [x, v0, s, h, v] = bufs;
-    // SAFETY: snnrs.ops passes distinct, contiguous tensors of these sizes and dtype F.
-    let io = unsafe {
-        ForwardIo {
-            x: Buf { ptr: x, len: tn }.read("x")?,
-            v0: Buf { ptr: v0, len: n }.read("v0")?,
-            spikes: Buf { ptr: s, len: tn }.write("spikes")?,
-            h_seq: Buf { ptr: h, len: tn }.write("h_seq")?,
-            v: Buf { ptr: v, len: n }.write("v")?,
+/// Runs `$run::<F>()` with `F` the element type `$dtype` names (float32 or float64).
+macro_rules! on_cpu_dtype {
+    ($dtype:expr, $run:ident) => {
+        match $dtype {
+            DType::F64 => $run::<f64>,
+            _ => $run::<f32>,
         }
     };
-    neuron::forward::<F>(p, steps, io, threads)
 }
 
-/// Multi-step forward. Buffers: `x, v0, spikes, h_seq, v` (`[T, N]`, `[N]`, `[T, N]`, `[T, N]`, `[N]`).
+fn run_forward<F: Float>(
+    params: Params,
+    steps: usize,
+    b: ForwardBufs,
+    threads: usize,
+) -> Result<(), Error> {
+    // SAFETY: the buffers are tensors snnrs.ops holds alive for the call; `cpu` checks each
+    // against the others before making slices.
+    let (io, leak) = unsafe { b.cpu::<F>(steps)? };
+    neuron::forward::<F>(&params.neuron(leak)?, steps, io, threads)
+}
+
+/// Multi-step forward over `x [T, N]`, `v0 [N]` into `spikes, h_seq [T, N]`, `v [N]`; `leak`:
+/// PLIF's `sigmoid(w)` (one float32 or float64) or None.
 #[pyfunction]
-#[pyo3(signature = (dtype_name, steps, n, x, v0, spikes, h_seq, v, leak, decay_input, v_threshold, v_reset, threads))]
+#[pyo3(signature = (params, steps, x, v0, spikes, h_seq, v, leak, threads))]
+#[allow(clippy::too_many_arguments)]
 fn forward(
     py: Python<'_>,
-    dtype_name: &str,
+    params: &Bound<'_, Params>,
     steps: usize,
-    n: usize,
-    x: usize,
-    v0: usize,
-    spikes: usize,
-    h_seq: usize,
-    v: usize,
-    leak: f64,
-    decay_input: bool,
-    v_threshold: f64,
-    v_reset: Option<f64>,
+    x: RawBuf,
+    v0: RawBuf,
+    spikes: RawBuf,
+    h_seq: RawBuf,
+    v: RawBuf,
+    leak: Option<RawBuf>,
     threads: usize,
 ) -> PyResult<()> {
-    let p = neuron_params(leak, decay_input, v_threshold, v_reset)?;
-    let bufs = [x, v0, spikes, h_seq, v];
-    let dt = dtype(dtype_name)?;
-    compute(py, move || match dt {
-        Dtype::F32 => run_forward::<f32>(&p, steps, n, bufs, threads),
-        Dtype::F64 => run_forward::<f64>(&p, steps, n, bufs, threads),
-    })
+    let run = on_cpu_dtype!(cpu_dtype(&x)?, run_forward);
+    let b = ForwardBufs { x, v0, spikes, h_seq, v, leak };
+    let params = *params.get();
+    compute(py, move || run(params, steps, b, threads))
 }
 
 fn run_backward<F: Float>(
-    p: &NeuronParams,
-    g: &GradParams,
+    params: Params,
     steps: usize,
-    n: usize,
-    bufs: [usize; 6],
+    b: BackwardBufs,
     threads: usize,
 ) -> Result<Option<f64>, Error> {
-    let tn = sequence_len(steps, n)?;
-    let [gs, gv, h, v0, gx, gv0] = bufs;
-    // SAFETY: as in run_forward; a zero pointer for grad_v / v0 means "absent".
-    let io = unsafe {
-        BackwardIo {
-            grad_spikes: Buf { ptr: gs, len: tn }.read("grad_spikes")?,
-            grad_v: if gv == 0 { None } else { Some(Buf { ptr: gv, len: n }.read("grad_v")?) },
-            h_seq: Buf { ptr: h, len: tn }.read("h_seq")?,
-            v0: if v0 == 0 { None } else { Some(Buf { ptr: v0, len: n }.read("v0")?) },
-            grad_x: Buf { ptr: gx, len: tn }.write("grad_x")?,
-            grad_v0: Buf { ptr: gv0, len: n }.write("grad_v0")?,
-        }
-    };
-    neuron::backward::<F>(p, g, steps, io, threads)
+    // SAFETY: as in run_forward.
+    let (io, leak) = unsafe { b.cpu::<F>(steps)? };
+    neuron::backward::<F>(&params.neuron(leak)?, &params.g, steps, io, threads)
 }
 
-/// BPTT backward. Buffers: `grad_spikes, grad_v (0: none), h_seq, v0 (0: no leak gradient),
-/// grad_x, grad_v0`. Returns `dL/d(leak)` when `v0` is given, else None.
+/// BPTT backward from `h_seq [T, N]`: writes `grad_x [T, N]` and `grad_v0 [N]`; `grad_v` (None:
+/// zero) and `v0` (None: no leak gradient) are `[N]`. Returns `dL/d(leak)` when `v0` is given.
 #[pyfunction]
-#[pyo3(signature = (dtype_name, steps, n, grad_spikes, grad_v, h_seq, v0, grad_x, grad_v0, leak, decay_input, v_threshold, v_reset, detach_reset, surrogate, alpha, threads))]
+#[pyo3(signature = (params, steps, grad_spikes, grad_v, h_seq, v0, grad_x, grad_v0, leak, threads))]
+#[allow(clippy::too_many_arguments)]
 fn backward(
     py: Python<'_>,
-    dtype_name: &str,
+    params: &Bound<'_, Params>,
     steps: usize,
-    n: usize,
-    grad_spikes: usize,
-    grad_v: usize,
-    h_seq: usize,
-    v0: usize,
-    grad_x: usize,
-    grad_v0: usize,
-    leak: f64,
-    decay_input: bool,
-    v_threshold: f64,
-    v_reset: Option<f64>,
-    detach_reset: bool,
-    surrogate: &str,
-    alpha: f64,
+    grad_spikes: RawBuf,
+    grad_v: Option<RawBuf>,
+    h_seq: RawBuf,
+    v0: Option<RawBuf>,
+    grad_x: RawBuf,
+    grad_v0: RawBuf,
+    leak: Option<RawBuf>,
     threads: usize,
 ) -> PyResult<Option<f64>> {
-    let p = neuron_params(leak, decay_input, v_threshold, v_reset)?;
-    let g = grad_params(detach_reset, surrogate, alpha)?;
-    let bufs = [grad_spikes, grad_v, h_seq, v0, grad_x, grad_v0];
-    let dt = dtype(dtype_name)?;
-    compute(py, move || match dt {
-        Dtype::F32 => run_backward::<f32>(&p, &g, steps, n, bufs, threads),
-        Dtype::F64 => run_backward::<f64>(&p, &g, steps, n, bufs, threads),
-    })
+    let run = on_cpu_dtype!(cpu_dtype(&h_seq)?, run_backward);
+    let partials = None;
+    let b = BackwardBufs { grad_spikes, grad_v, h_seq, v0, grad_x, grad_v0, leak, partials };
+    let params = *params.get();
+    compute(py, move || run(params, steps, b, threads))
 }
 
 fn run_rate<F: Float>(
-    p: &NeuronParams,
-    g: &GradParams,
+    params: Params,
     steps: usize,
-    n: usize,
-    bufs: [usize; 6],
+    b: RateBufs,
     threads: usize,
 ) -> Result<(), Error> {
-    let tn = sequence_len(steps, n)?;
-    let [x, v0, s, v, rate, elig] = bufs;
     // SAFETY: as in run_forward.
-    let io = unsafe {
-        RateIo {
-            x: Buf { ptr: x, len: tn }.read("x")?,
-            v0: Buf { ptr: v0, len: n }.read("v0")?,
-            spikes: Buf { ptr: s, len: tn }.write("spikes")?,
-            v: Buf { ptr: v, len: n }.write("v")?,
-            rate: Buf { ptr: rate, len: n }.write("rate")?,
-            eligibility: Buf { ptr: elig, len: n }.write("eligibility")?,
-        }
-    };
-    neuron::rate_forward::<F>(p, g, steps, io, threads)
+    let (io, leak) = unsafe { b.cpu::<F>(steps)? };
+    neuron::rate_forward::<F>(&params.neuron(leak)?, &params.g, steps, io, threads)
 }
 
-/// Rate-mode forward. Buffers: `x, v0, spikes, v, rate, eligibility`.
+/// Rate-mode forward over `x [T, N]`, `v0 [N]` into `spikes [T, N]`, `v, rate, eligibility [N]`.
 #[pyfunction]
-#[pyo3(signature = (dtype_name, steps, n, x, v0, spikes, v, rate, eligibility, leak, decay_input, v_threshold, v_reset, detach_reset, surrogate, alpha, threads))]
+#[pyo3(signature = (params, steps, x, v0, spikes, v, rate, eligibility, leak, threads))]
+#[allow(clippy::too_many_arguments)]
 fn rate_forward(
     py: Python<'_>,
-    dtype_name: &str,
+    params: &Bound<'_, Params>,
     steps: usize,
-    n: usize,
-    x: usize,
-    v0: usize,
-    spikes: usize,
-    v: usize,
-    rate: usize,
-    eligibility: usize,
-    leak: f64,
-    decay_input: bool,
-    v_threshold: f64,
-    v_reset: Option<f64>,
-    detach_reset: bool,
-    surrogate: &str,
-    alpha: f64,
+    x: RawBuf,
+    v0: RawBuf,
+    spikes: RawBuf,
+    v: RawBuf,
+    rate: RawBuf,
+    eligibility: RawBuf,
+    leak: Option<RawBuf>,
     threads: usize,
 ) -> PyResult<()> {
-    let p = neuron_params(leak, decay_input, v_threshold, v_reset)?;
-    let g = grad_params(detach_reset, surrogate, alpha)?;
-    let bufs = [x, v0, spikes, v, rate, eligibility];
-    let dt = dtype(dtype_name)?;
-    compute(py, move || match dt {
-        Dtype::F32 => run_rate::<f32>(&p, &g, steps, n, bufs, threads),
-        Dtype::F64 => run_rate::<f64>(&p, &g, steps, n, bufs, threads),
-    })
+    let run = on_cpu_dtype!(cpu_dtype(&x)?, run_rate);
+    let b = RateBufs { x, v0, spikes, v, rate, eligibility, leak };
+    let params = *params.get();
+    compute(py, move || run(params, steps, b, threads))
 }
 
 /// The surrogate names and their default parameters, for the Python side to validate against.
@@ -287,6 +273,8 @@ fn use_openmp(enabled: bool) -> bool {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("CHUNK", crate::parallel::CHUNK)?;
+    m.add_class::<PyDType>()?;
+    m.add_class::<Params>()?;
     m.add_function(wrap_pyfunction!(forward, m)?)?;
     m.add_function(wrap_pyfunction!(backward, m)?)?;
     m.add_function(wrap_pyfunction!(rate_forward, m)?)?;

@@ -15,3 +15,20 @@ settings.load_profile("ci" if os.environ.get("CI") else "default")
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(params=["reference", "cpu", "cuda"])
+def backend(request) -> torch.device:
+    """The device an op test runs on, with the named backend behind the ops there: the
+    pure-PyTorch twins (on the CPU), the Rust kernels, or the CUDA kernels (skipped without a
+    GPU). A new backend joins by adding its name here and registering itself for a device."""
+    from snnrs import ops
+    from snnrs.backends import reference
+
+    if request.param == "cuda" and not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    if request.param == "reference":
+        previous = ops.register_backend("cpu", reference)
+        request.addfinalizer(lambda: ops.register_backend("cpu", previous))
+        return torch.device("cpu")
+    return torch.device(request.param)

@@ -29,7 +29,9 @@ from helpers import assert_compiled_matches_eager
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from snnrs import _core, cuda, ops
-from snnrs.cuda import _kernels, _selftest
+from snnrs.backends import cuda as backend
+from snnrs.backends._native import buf, record
+from snnrs.cuda import _selftest
 from snnrs.cuda._selftest import Config, run_case
 from snnrs.surrogate import NAMES
 
@@ -64,27 +66,52 @@ def test_every_kernel_compiles_with_nvrtc():
     assert len(set(cuda.kernel_names())) == 3 * 2 + 2 * 3 * len(NAMES) * 2
 
 
+def _fake(*shape: int, dtype: torch.dtype = torch.float32, addr: int = ALIGNED) -> tuple:
+    """A buffer description of a device tensor at a fake address (never dereferenced)."""
+    n = 1
+    for d in shape:
+        n *= d
+    return addr, n, buf(torch.empty(0, dtype=dtype))[2]
+
+
+P = record(ops.make_params(0.5, v_reset=None, surrogate="atan"))
+
+
+def _forward_bufs(**changes) -> dict:
+    bufs = dict(x=_fake(2, 8), v0=_fake(8, addr=2 * ALIGNED), spikes=_fake(2, 8, addr=3 * ALIGNED),
+                h_seq=_fake(2, 8, addr=4 * ALIGNED), v=_fake(8, addr=5 * ALIGNED), leak=None)
+    return {**bufs, **changes}
+
+
 @pytest.mark.skipif(GPU, reason="a GPU is present: a launch would run")
 def test_a_cuda_call_without_a_driver_or_gpu_is_a_clear_runtime_error():
-    a = ALIGNED
     with pytest.raises(RuntimeError, match=r"CUDA driver|no CUDA|GPU"):
-        _core.cuda_forward("float32", 0, 0, 2, 8, a, a, a, a, a, 0, 0.5, True, 1.0, 0.0)
+        _core.cuda_forward(P, 0, 0, 2, **_forward_bufs())
     with pytest.raises(RuntimeError, match=r"CUDA driver|no CUDA|GPU"):  # and again: no panic
-        _core.cuda_rate_forward("bfloat16", 0, 0, 2, 8, a, a, a, a, a, a, 0, 0.5, True, 1.0,
-                                None, True, "atan", 2.0)
+        _core.cuda_forward(P, 0, 0, 2, **_forward_bufs())
 
 
 def test_bad_arguments_are_rejected_before_any_driver_call():
-    a = ALIGNED
-    with pytest.raises(TypeError, match="float32, float16 and bfloat16"):
-        _core.cuda_forward("float64", 0, 0, 2, 8, a, a, a, a, a, 0, 0.5, True, 1.0, 0.0)
-    with pytest.raises(ValueError, match="unknown surrogate"):
-        _core.cuda_backward("float32", 0, 0, 2, 8, a, 0, a, 0, a, a, 0, 0, 0, 0.5, True, 1.0,
-                            0.0, False, "relu", 1.0)
+    with pytest.raises(TypeError, match="float32, float16 and bfloat16, got float64"):
+        _core.cuda_forward(P, 0, 0, 2, **_forward_bufs(x=_fake(2, 8, dtype=torch.float64)))
+    with pytest.raises(TypeError, match="h_seq is bfloat16, expected float32"):
+        _core.cuda_forward(P, 0, 0, 2, **_forward_bufs(
+            h_seq=_fake(2, 8, dtype=torch.bfloat16, addr=4 * ALIGNED)))
     with pytest.raises(ValueError, match="T must be at least 1"):
-        _core.cuda_forward("float32", 0, 0, 0, 8, a, a, a, a, a, 0, 0.5, True, 1.0, 0.0)
-    with pytest.raises(RuntimeError, match="misaligned"):
-        _core.cuda_forward("float32", 0, 0, 2, 8, a + 1, a, a, a, a, 0, 0.5, True, 1.0, 0.0)
+        _core.cuda_forward(P, 0, 0, 0, **_forward_bufs())
+    with pytest.raises(ValueError, match="x has 16 elements, expected 24"):
+        _core.cuda_forward(P, 0, 0, 3, **_forward_bufs())
+    with pytest.raises(ValueError, match="misaligned"):
+        _core.cuda_forward(P, 0, 0, 2, **_forward_bufs(x=_fake(2, 8, addr=ALIGNED + 1)))
+    with pytest.raises(ValueError, match="overlap"):
+        _core.cuda_forward(P, 0, 0, 2, **_forward_bufs(v=_fake(8, addr=ALIGNED + 16)))
+    with pytest.raises(ValueError, match="leak has 2 elements"):
+        _core.cuda_forward(P, 0, 0, 2, **_forward_bufs(leak=_fake(2, addr=6 * ALIGNED)))
+    args = dict(grad_spikes=_fake(2, 8), grad_v=None, h_seq=_fake(2, 8, addr=2 * ALIGNED),
+                v0=_fake(8, addr=3 * ALIGNED), grad_x=_fake(2, 8, addr=4 * ALIGNED),
+                grad_v0=_fake(8, addr=5 * ALIGNED), leak=None)
+    with pytest.raises(ValueError, match="partials has 0 elements, the launch needs 1"):
+        _core.cuda_backward(P, 0, 0, 2, **args, partials=None)
     assert _core.cuda_max_blocks(_core.CUDA_BLOCK + 1) == 2
 
 
@@ -108,18 +135,19 @@ def test_find_nvrtc_honours_the_environment(monkeypatch, tmp_path):
 def _cpu_kernels(monkeypatch, grad_x_factor: float = 1.0) -> None:
     """The self-test's kernels replaced by the CPU float32 kernels (optionally made wrong)."""
 
-    def forward(x, v0, w, *p, launched=None):
-        return torch.ops.snnrs.neuron_forward(x, v0, w, *p, False, "sigmoid", 1.0)
+    def forward(x, v0, w, p, launched=None):
+        return torch.ops.snnrs.neuron_forward(x, v0, w, *p)
 
     def backward(*args, launched=None):
-        gx, gv0, gl = torch.ops.snnrs.neuron_backward(*args)
+        *tensors, p = args
+        gx, gv0, gl = torch.ops.snnrs.neuron_backward(*tensors, *p)
         return gx * grad_x_factor, gv0, gl
 
-    def rate_forward(*args, launched=None):
-        return torch.ops.snnrs.neuron_rate_forward(*args)
+    def rate_forward(x, v0, w, p, launched=None):
+        return torch.ops.snnrs.neuron_rate_forward(x, v0, w, *p)
 
     for name, fn in [("forward", forward), ("backward", backward), ("rate_forward", rate_forward)]:
-        monkeypatch.setattr(_kernels, name, fn)
+        monkeypatch.setattr(backend, name, fn)
 
 
 @settings(max_examples=25)
@@ -173,39 +201,47 @@ def _consts(leak, decay_input, v_threshold, v_reset, detach_reset, surrogate, al
                    int(decay_input), int(v_reset is not None))
 
 
+def _addr(b: tuple | None) -> int:
+    return 0 if b is None else b[0]
+
+
 class EmulatedCore:
     """The ``_core.cuda_*`` launch functions, over the emulator."""
 
     def __init__(self, lib: ctypes.CDLL) -> None:
         self.lib = lib
         self.cuda_max_blocks = _core.cuda_max_blocks
+        self.cuda_kernel_names = _core.cuda_kernel_names
 
-    def _launch(self, op, dtype_name, surrogate, n, ptrs, args) -> tuple[str, int]:
-        tag = {"float32": "f32", "float16": "f16", "bfloat16": "bf16"}[dtype_name]
+    def _launch(self, op, dtype, surrogate, n, bufs, args) -> tuple[int, int]:
+        tag = {"F32": "f32", "F16": "f16", "BF16": "bf16"}[str(dtype).rsplit(".", 1)[-1]]
         width = 4 if tag == "f32" else 8
-        vec = n % width == 0 and all(p % 16 == 0 for p in ptrs)
+        vec = n % width == 0 and all(_addr(b) % 16 == 0 for b in bufs)
         sg = "" if surrogate is None else f"_{surrogate}"
         name = f"snnrs_{('forward', 'backward', 'rate')[op]}_{tag}{sg}_{'vec' if vec else 'scalar'}"
         grid = -(-n // (_core.CUDA_BLOCK * (width if vec else 1)))
         self.lib.snnrs_emulate(ctypes.cast(self.lib[name], ctypes.c_void_p), op, grid,
                                ctypes.byref(args))
-        return name, grid
+        return backend.kernel_names().index(name), grid
 
-    def cuda_forward(self, dtype_name, _device, _stream, steps, n, x, v0, spikes, h_seq, v,
-                     leak_ptr, *p):
-        c = _consts(*p, False, "sigmoid", 1.0)
-        args = _FORWARD(x, v0, spikes, h_seq, v, leak_ptr, steps, n, c)
-        return self._launch(0, dtype_name, None, n, [x, v0, spikes, h_seq, v], args)
+    def cuda_forward(self, params, _device, _stream, steps, x, v0, spikes, h_seq, v, leak):
+        c = _consts(*params.args[:4], False, "sigmoid", 1.0)
+        bufs = [x, v0, spikes, h_seq, v]
+        args = _FORWARD(*map(_addr, bufs), _addr(leak), steps, v0[1], c)
+        return self._launch(0, x[2], None, v0[1], bufs, args)
 
-    def cuda_backward(self, dtype_name, _device, _stream, steps, n, gs, gv, h, v0, gx, gv0,
-                      partials, _partials_len, leak_ptr, *p):
-        args = _BACKWARD(gs, gv, h, v0, gx, gv0, partials, leak_ptr, steps, n, _consts(*p))
-        return self._launch(1, dtype_name, p[5], n, [gs, gv, h, v0, gx, gv0], args)
+    def cuda_backward(self, params, _device, _stream, steps, gs, gv, h, v0, gx, gv0, leak,
+                      partials):
+        bufs = [gs, gv, h, v0, gx, gv0]
+        args = _BACKWARD(*map(_addr, [*bufs, partials]), _addr(leak), steps, gv0[1],
+                         _consts(*params.args))
+        return self._launch(1, gs[2], params.args[5], gv0[1], bufs, args)
 
-    def cuda_rate_forward(self, dtype_name, _device, _stream, steps, n, x, v0, spikes, v, rate,
-                          elig, leak_ptr, *p):
-        args = _RATE(x, v0, spikes, v, rate, elig, leak_ptr, steps, n, _consts(*p))
-        return self._launch(2, dtype_name, p[5], n, [x, v0, spikes, v, rate, elig], args)
+    def cuda_rate_forward(self, params, _device, _stream, steps, x, v0, spikes, v, rate, elig,
+                          leak):
+        bufs = [x, v0, spikes, v, rate, elig]
+        args = _RATE(*map(_addr, bufs), _addr(leak), steps, v0[1], _consts(*params.args))
+        return self._launch(2, x[2], params.args[5], v0[1], bufs, args)
 
 
 @pytest.fixture(scope="module")
@@ -224,8 +260,8 @@ def emulator(tmp_path_factory) -> EmulatedCore:
 
 
 def _emulate(mp: pytest.MonkeyPatch, core: EmulatedCore) -> None:
-    mp.setattr(_kernels, "_core", core)
-    mp.setattr(_kernels, "_site", lambda t: (_kernels.DTYPES[t.dtype], 0, 0))
+    mp.setattr(backend, "_core", core)
+    mp.setattr(backend, "_site", lambda t: (0, 0))
 
 
 @settings(max_examples=30)
@@ -258,11 +294,11 @@ def test_emulated_vector_and_scalar_kernels_over_several_blocks(emulator, dtype,
 @pytest.mark.parametrize("v_reset", [0.0, None])
 def test_emulated_float32_forward_equals_the_cpu_kernels_bit_for_bit(emulator, v_reset):
     x, v0 = torch.randn(16, 1031) * 1.5 + 0.4, torch.randn(1031)
-    args = (1 / 3, True, 0.9, v_reset)
-    cpu = torch.ops.snnrs.neuron_forward(x, v0, None, *args, False, "atan", 2.0)
+    p = ops.make_params(1 / 3, True, 0.9, v_reset, False, "atan", 2.0)
+    cpu = torch.ops.snnrs.neuron_forward(x, v0, None, *p)
     with pytest.MonkeyPatch.context() as mp:
         _emulate(mp, emulator)
-        ours = _kernels.forward(x, v0, None, *args)
+        ours = backend.forward(x, v0, None, p)
     for a, b in zip(cpu, ours, strict=True):
         assert torch.equal(a, b)
 

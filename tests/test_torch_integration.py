@@ -10,6 +10,7 @@ import snnrs
 import torch
 from helpers import assert_compiled_matches_eager
 from snnrs import _core, ops
+from snnrs.backends._native import buf, record
 
 
 def _args(requires_grad: bool, plif: bool):
@@ -55,8 +56,8 @@ def _forward_with_threads(x: torch.Tensor, threads: int) -> torch.Tensor:
     """The Rust forward on ``x [T, N]`` with an explicit thread count (torch's may differ)."""
     spikes, h, v = torch.empty_like(x), torch.empty_like(x), torch.empty(x.shape[1])
     v0 = torch.zeros(x.shape[1])
-    _core.forward("float32", x.shape[0], x.shape[1], x.data_ptr(), v0.data_ptr(),
-                  spikes.data_ptr(), h.data_ptr(), v.data_ptr(), 0.5, True, 1.0, 0.0, threads)
+    _core.forward(record(ops.make_params(0.5)), x.shape[0], buf(x), buf(v0), buf(spikes), buf(h),
+                  buf(v), None, threads)
     return spikes
 
 

@@ -41,7 +41,7 @@ def test_plif_init_tau_and_w():
         snnrs.nn.PLIF(init_tau=1.0)
     with pytest.raises(ValueError, match="not finite"):
         ops.plif(torch.randn(3, 2), torch.tensor(math.nan))
-    with pytest.raises(TypeError, match="one element"):
+    with pytest.raises(ValueError, match="one element"):
         ops.plif(torch.randn(3, 2), torch.zeros(2))
 
 
@@ -73,24 +73,6 @@ def test_non_tensor_input():
         ops.lif([[1.0, 2.0]])
     with pytest.raises(TypeError, match="v0"):
         ops.lif(torch.randn(3, 2), v0="zero")
-
-
-def test_the_core_rejects_bad_buffers_without_crashing():
-    # The private binding still checks what it can: dtype names, null pointers, parameters.
-    with pytest.raises(TypeError, match="float32 and float64"):
-        _core.forward("int32", 2, 3, 0, 0, 0, 0, 0, 0.5, True, 1.0, 0.0, 1)
-    with pytest.raises(RuntimeError, match="null"):
-        _core.forward("float32", 2, 3, 0, 0, 0, 0, 0, 0.5, True, 1.0, 0.0, 1)
-    x = torch.zeros(2, 3)
-    with pytest.raises(ValueError, match="T must be at least 1"):
-        _core.forward("float32", 0, 3, *[x.data_ptr()] * 5, 0.5, True, 1.0, 0.0, 1)
-    with pytest.raises(ValueError, match="overflows"):
-        _core.forward("float32", 2**62, 8, *[x.data_ptr()] * 5, 0.5, True, 1.0, 0.0, 1)
-    with pytest.raises(ValueError, match="leak"):
-        _core.forward("float32", 2, 3, *[x.data_ptr()] * 5, -1.0, True, 1.0, 0.0, 1)
-    with pytest.raises(ValueError, match="surrogate"):
-        _core.backward("float32", 2, 3, *[x.data_ptr()] * 6, 0.5, True, 1.0, 0.0, False, "x",
-                       1.0, 1)
 
 
 def test_surrogate_table_agrees_with_the_core():

@@ -13,6 +13,7 @@ rest of the model's tensors. Bounded by :func:`set_cache_limit` (0 disables it);
 
 from __future__ import annotations
 
+import functools
 import threading
 
 import torch
@@ -28,17 +29,16 @@ def _use_count(storage: torch.UntypedStorage) -> int:
     return torch._C._storage_Use_Count(storage._cdata)
 
 
+@functools.cache
 def _free_use_count() -> int | None:
-    """The use count of a storage only the pool holds (None: this torch cannot tell)."""
+    """The use count of a storage only the pool holds (None: this torch cannot tell); probed on
+    first use, not at import."""
     if not hasattr(torch._C, "_storage_Use_Count"):
         return None
     storage = torch.UntypedStorage(16)
     free = _use_count(storage)
     held = torch.empty(0, dtype=torch.uint8).set_(storage)
     return free if _use_count(storage) == free + 1 and held.numel() == 16 else None
-
-
-_FREE = _free_use_count()
 
 
 def set_cache_limit(nbytes: int) -> None:
@@ -75,11 +75,11 @@ def empty(shape: torch.Size, dtype: torch.dtype) -> Tensor:
         torch.Size([4, 3])
     """
     nbytes = shape.numel() * dtype.itemsize
-    if _FREE is None or nbytes < _MIN_BYTES or nbytes > _limit:
+    if nbytes < _MIN_BYTES or nbytes > _limit or (free := _free_use_count()) is None:
         return torch.empty(shape, dtype=dtype)
     with _lock:
         for i, storage in enumerate(_pool):
-            if storage.nbytes() == nbytes and _use_count(storage) == _FREE:
+            if storage.nbytes() == nbytes and _use_count(storage) == free:
                 _pool.append(_pool.pop(i))  # most recently used last
                 return _view(storage, shape, dtype)
         t = torch.empty(shape, dtype=dtype)

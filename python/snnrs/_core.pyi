@@ -1,20 +1,38 @@
-# The Rust extension module. Private: use snnrs.ops. Buffers are (data_ptr) of contiguous
-# tensors of dtype `dtype_name` ("float32" or "float64"): [T, N] sequences and [N] states.
+# The Rust extension module. Private: use snnrs.ops (the backends call it). Each buffer is a
+# `Buf`, (data_ptr, numel, DType) of one contiguous tensor, measured on that tensor: Rust checks
+# every length, element type and address against the others before touching memory (ValueError
+# / TypeError otherwise). [T, N] sequences, [N] states; N comes from the state buffer.
+
+from enum import Enum
 
 __version__: str
 CHUNK: int
 
-def forward(dtype_name: str, steps: int, n: int, x: int, v0: int, spikes: int, h_seq: int,
-            v: int, leak: float, decay_input: bool, v_threshold: float, v_reset: float | None,
-            threads: int) -> None: ...
-def backward(dtype_name: str, steps: int, n: int, grad_spikes: int, grad_v: int, h_seq: int,
-             v0: int, grad_x: int, grad_v0: int, leak: float, decay_input: bool,
-             v_threshold: float, v_reset: float | None, detach_reset: bool, surrogate: str,
-             alpha: float, threads: int) -> float | None: ...
-def rate_forward(dtype_name: str, steps: int, n: int, x: int, v0: int, spikes: int, v: int,
-                 rate: int, eligibility: int, leak: float, decay_input: bool,
-                 v_threshold: float, v_reset: float | None, detach_reset: bool,
-                 surrogate: str, alpha: float, threads: int) -> None: ...
+class DType(Enum):
+    F16 = ...
+    BF16 = ...
+    F32 = ...
+    F64 = ...
+
+Buf = tuple[int, int, DType]
+
+class Params:
+    """The seven neuron scalars, validated once (ValueError naming the bad one)."""
+
+    def __init__(self, leak: float, decay_input: bool, v_threshold: float,
+                 v_reset: float | None, detach_reset: bool, surrogate: str,
+                 alpha: float) -> None: ...
+    @property
+    def args(self) -> tuple[float, bool, float, float | None, bool, str, float]: ...
+
+# CPU kernels in float32 or float64. `leak`: PLIF's sigmoid(w), one float32 or float64, or None.
+def forward(params: Params, steps: int, x: Buf, v0: Buf, spikes: Buf, h_seq: Buf, v: Buf,
+            leak: Buf | None, threads: int) -> None: ...
+def backward(params: Params, steps: int, grad_spikes: Buf, grad_v: Buf | None, h_seq: Buf,
+             v0: Buf | None, grad_x: Buf, grad_v0: Buf, leak: Buf | None,
+             threads: int) -> float | None: ...
+def rate_forward(params: Params, steps: int, x: Buf, v0: Buf, spikes: Buf, v: Buf, rate: Buf,
+                 eligibility: Buf, leak: Buf | None, threads: int) -> None: ...
 def surrogates() -> list[tuple[str, float]]: ...
 
 # Parallel loops on the GNU OpenMP runtime at `path` (torch's libgomp); RuntimeError when it
@@ -22,27 +40,21 @@ def surrogates() -> list[tuple[str, float]]: ...
 def attach_openmp(path: str) -> None: ...
 def use_openmp(enabled: bool) -> bool: ...
 
-# CUDA (cargo feature `cuda`; absent otherwise). Buffers are data_ptr()s of contiguous CUDA
-# tensors in dtype `dtype_name` ("float32", "float16" or "bfloat16"; h_seq always float32), 0 for
-# an absent optional one; `device` is the tensors' device index and `cuda_stream` torch's current
-# stream there. Each launch returns (kernel name, blocks) and never synchronises. Raises
-# RuntimeError without a CUDA driver, a GPU or a libnvrtc.
+# CUDA (cargo feature `cuda`; absent otherwise). Buffers of CUDA tensors in float32, float16 or
+# bfloat16 (h_seq always float32; `leak` a float32 on the device); `device` is the tensors'
+# device index and `cuda_stream` torch's current stream there. Each launch returns (kernel index
+# into cuda_kernel_names(), blocks) and never synchronises. Raises RuntimeError without a CUDA
+# driver, a GPU or a libnvrtc.
 CUDA_BLOCK: int
 
-def cuda_forward(dtype_name: str, device: int, cuda_stream: int, steps: int, n: int, x: int,
-                 v0: int, spikes: int, h_seq: int, v: int, leak_ptr: int, leak: float,
-                 decay_input: bool, v_threshold: float, v_reset: float | None
-                 ) -> tuple[str, int]: ...
-def cuda_backward(dtype_name: str, device: int, cuda_stream: int, steps: int, n: int,
-                  grad_spikes: int, grad_v: int, h_seq: int, v0: int, grad_x: int,
-                  grad_v0: int, partials: int, partials_len: int, leak_ptr: int, leak: float,
-                  decay_input: bool, v_threshold: float, v_reset: float | None,
-                  detach_reset: bool, surrogate: str, alpha: float) -> tuple[str, int]: ...
-def cuda_rate_forward(dtype_name: str, device: int, cuda_stream: int, steps: int, n: int,
-                      x: int, v0: int, spikes: int, v: int, rate: int, eligibility: int,
-                      leak_ptr: int, leak: float, decay_input: bool, v_threshold: float,
-                      v_reset: float | None, detach_reset: bool, surrogate: str, alpha: float
-                      ) -> tuple[str, int]: ...
+def cuda_forward(params: Params, device: int, cuda_stream: int, steps: int, x: Buf, v0: Buf,
+                 spikes: Buf, h_seq: Buf, v: Buf, leak: Buf | None) -> tuple[int, int]: ...
+def cuda_backward(params: Params, device: int, cuda_stream: int, steps: int, grad_spikes: Buf,
+                  grad_v: Buf | None, h_seq: Buf, v0: Buf | None, grad_x: Buf, grad_v0: Buf,
+                  leak: Buf | None, partials: Buf | None) -> tuple[int, int]: ...
+def cuda_rate_forward(params: Params, device: int, cuda_stream: int, steps: int, x: Buf,
+                      v0: Buf, spikes: Buf, v: Buf, rate: Buf, eligibility: Buf,
+                      leak: Buf | None) -> tuple[int, int]: ...
 def cuda_max_blocks(n: int) -> int: ...
 def cuda_kernel_names() -> list[str]: ...
 def cuda_compile(arch: int) -> dict[str, str | int]: ...

@@ -15,6 +15,8 @@ import torch
 
 from . import _core
 
+_chosen = False
+
 
 def torch_openmp_library() -> str | None:
     """The path of the GNU OpenMP runtime torch's CPU ops run on, or None.
@@ -45,6 +47,19 @@ def use_torch_threads(enabled: bool = True) -> bool:
         >>> use_torch_threads() == (torch_openmp_library() is not None)
         True
     """
+    global _chosen
     if enabled and (path := torch_openmp_library()) is not None:
         _core.attach_openmp(path)
-    return _core.use_openmp(bool(enabled))
+    active = _core.use_openmp(bool(enabled))
+    _chosen = True
+    return active
+
+
+def choose_on_first_use() -> None:
+    """The default choice, once: torch's threads where that works, else rayon's."""
+    if _chosen:
+        return
+    try:
+        use_torch_threads()
+    except RuntimeError:  # a runtime without GOMP_parallel: rayon's pool serves
+        use_torch_threads(False)

@@ -1,12 +1,14 @@
-"""Multi-step neuron ops: ``torch.library`` custom ops over the Rust kernels.
+"""Multi-step neuron ops: ``torch.library`` custom ops, their contract and their backends.
 
 Every op has a fake (meta) implementation and registered autograd, so it runs in eager mode,
-under ``torch.compile(fullgraph=True)``, in CUDA graphs and in ``torch.library.opcheck``. CPU
-tensors run the Rust kernels of ``snnrs._core`` (float16 / bfloat16 compute in float32). CUDA
-tensors in float32, float16 or bfloat16 run the CUDA kernels (:mod:`snnrs.cuda`; they read and
-write the tensor's own dtype and compute in float32) on the tensor's device and torch's current
-stream; float64 CUDA tensors, and other devices, run the pure-PyTorch kernel twins of
-:mod:`snnrs.reference`.
+under ``torch.compile(fullgraph=True)``, in CUDA graphs and in ``torch.library.opcheck``. Every
+call, eager or traced, is first checked against the contract of :mod:`snnrs._contract`: a
+mis-shaped, mistyped or misplaced argument raises a ValueError or TypeError naming it. The op
+then runs on the backend registered for the tensors' device (:func:`register_backend`): the
+Rust kernels on the CPU (float16 / bfloat16 compute in float32), the CUDA kernels for float32,
+float16 and bfloat16 CUDA tensors (they read and write the tensor's own dtype and compute in
+float32), and the pure-PyTorch twins of :mod:`snnrs.backends.reference` for float64 CUDA tensors
+and other devices.
 
 Autograd keeps only the charge sequence ``H`` (plus ``v0`` and ``w`` for PLIF) between forward
 and backward; spikes are recomputed from ``H``. Large CPU outputs are recycled once nothing uses
@@ -19,22 +21,26 @@ Example:
     >>> spikes, v = lif(x, tau=2.0)                  # spikes [8, 32, 100], v [32, 100]
 """
 
-import math
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from . import _buffers, _core, reference
-from . import surrogate as sg
+from . import _contract
 from ._buffers import empty_cache, set_cache_limit
+from ._contract import NeuronParams, compute_dtype, finite, make_params
 from ._threads import use_torch_threads
-from .cuda import _kernels as _cuda
+from .backends import Backend
+from .backends import cpu as _cpu
+from .backends import cuda as _cuda
+from .backends import reference as _reference
 
 __all__ = [
     "NeuronParams",
     "RateOutput",
+    "backend_for",
     "empty_cache",
+    "finite",
     "if_",
     "lif",
     "make_params",
@@ -44,84 +50,78 @@ __all__ = [
     "neuron_rate_forward",
     "plif",
     "rate",
+    "register_backend",
     "set_cache_limit",
     "tau_to_leak",
     "use_torch_threads",
 ]
 
-try:
-    use_torch_threads()
-except RuntimeError:  # a runtime without GOMP_parallel: rayon's pool serves
-    pass
+# ---------------------------------------------------------------------------------------------
+# The device-to-backend table.
 
-_KERNEL_DTYPES = {torch.float32: "float32", torch.float64: "float64"}
+_BACKENDS: dict[str, Backend] = {"cpu": _cpu, "cuda": _cuda}
+_CHOICES: dict[tuple[str, torch.dtype], tuple[Backend, torch.dtype]] = {}  # backend_for's
 
 
-def _compute_dtype(t: Tensor) -> torch.dtype:
-    """float16 / bfloat16 compute (and keep ``H``) in float32; float32 / float64 as they are."""
-    return t.dtype if t.dtype in _KERNEL_DTYPES else torch.float32
+def register_backend(device_type: str, backend: Backend | None) -> Backend | None:
+    """Runs the ops on ``device_type`` tensors with ``backend`` (None: the pure-PyTorch twins);
+    returns the backend it replaces.
+
+    A backend is a module (or any object) with ``DTYPES`` and the three functions described in
+    :mod:`snnrs.backends`; dtypes it lacks fall back to the pure-PyTorch twins.
+
+    Example:
+        >>> from snnrs.backends import reference
+        >>> previous = register_backend("cpu", reference)    # the Rust kernels step aside
+        >>> _ = register_backend("cpu", previous)            # and come back
+    """
+    if not isinstance(device_type, str) or not device_type:
+        raise TypeError(f"device_type must be a device type name such as 'cuda', got "
+                        f"{device_type!r}")
+    if backend is not None:
+        missing = [a for a in ("DTYPES", "forward", "backward", "rate_forward")
+                   if not hasattr(backend, a)]
+        if missing:
+            raise TypeError(f"a backend needs {', '.join(missing)}; see snnrs.backends")
+    previous = _BACKENDS.pop(device_type, None)
+    if backend is not None:
+        _BACKENDS[device_type] = backend
+    _CHOICES.clear()
+    return previous
+
+
+def backend_for(device: torch.device, dtype: torch.dtype) -> tuple[Backend, torch.dtype]:
+    """The backend the ops use for tensors of ``dtype`` on ``device``, and the dtype it runs in
+    (the tensors' own, or float32 for half types it lacks).
+
+    Example:
+        >>> backend_for(torch.device("cpu"), torch.bfloat16)[1]
+        torch.float32
+    """
+    key = (device.type, dtype)
+    choice = _CHOICES.get(key)
+    if choice is None:
+        backend = _BACKENDS.get(device.type, _reference)
+        fits = [d for d in (dtype, compute_dtype(dtype)) if d in backend.DTYPES]
+        choice = _CHOICES[key] = (backend, fits[0]) if fits else (_reference, compute_dtype(dtype))
+    return choice
+
+
+# ---------------------------------------------------------------------------------------------
+# The custom ops. `w` is PLIF's parameter (leak = sigmoid(w)); when None, `leak` is used. Each
+# op checks its arguments, casts and lays out its inputs once, then runs its device's backend.
 
 
 def _prep(t: Tensor | None, dtype: torch.dtype) -> Tensor | None:
     return None if t is None else t.to(dtype).contiguous()
 
 
+def _plif(w: Tensor | None) -> Tensor | None:
+    return w if w is None or w.dim() == 0 else w.reshape(())
+
+
 def _is_empty(x: Tensor) -> bool:
-    return x.shape[0] == 0 or x[0].numel() == 0
-
-
-# ---------------------------------------------------------------------------------------------
-# The custom ops. `w` is PLIF's parameter (leak = sigmoid(w)); when None, `leak` is used.
-# Each op casts and lays out its inputs once, then runs a kernel: the pure-PyTorch twin from
-# snnrs.reference by default (any device), the Rust kernel on the CPU.
-
-
-# `native`: the kernel reads and writes the tensors' own dtype (the CUDA kernels); otherwise
-# half inputs are cast to float32 for it and its outputs cast back.
-
-
-def _forward(kernel, x, v0, w, leak, decay_input, v_threshold, v_reset, native=False):
-    dt = _compute_dtype(x)
-    if _is_empty(x):
-        return x.new_empty(x.shape), v0.clone(), x.new_empty(x.shape, dtype=dt)
-    io = x.dtype if native else dt
-    spikes, v, h_seq = kernel(_prep(x, io), _prep(v0, io), w, leak, decay_input, v_threshold,
-                              v_reset)
-    return spikes.to(x.dtype), v.to(x.dtype), h_seq
-
-
-def _backward(kernel, grad_spikes, grad_v, h_seq, v0, w, *params, native=False):
-    out = grad_spikes.dtype
-    if _is_empty(h_seq):
-        grad_v0 = h_seq.new_zeros(h_seq.shape[1:], dtype=out) if grad_v is None else grad_v.clone()
-        return h_seq.new_zeros(h_seq.shape, dtype=out), grad_v0, h_seq.new_zeros(())
-    io = out if native else h_seq.dtype
-    grad_x, grad_v0, grad_leak = kernel(_prep(grad_spikes, io), _prep(grad_v, io),
-                                        h_seq.contiguous(), _prep(v0, io), w, *params)
-    return grad_x.to(out), grad_v0.to(out), grad_leak
-
-
-def _rate_forward(kernel, x, v0, w, *params, native=False):
-    if _is_empty(x):
-        return x.new_empty(x.shape), v0.clone(), v0.new_zeros(v0.shape), v0.new_zeros(v0.shape)
-    io = x.dtype if native else _compute_dtype(x)
-    return tuple(t.to(x.dtype) for t in kernel(_prep(x, io), _prep(v0, io), w, *params))
-
-
-def _leak_of(w: Tensor | None, leak: float) -> "float | Tensor":
-    return leak if w is None else torch.sigmoid(w)
-
-
-def _reference_forward(x, v0, w, leak, *params):
-    return reference.forward(x, v0, _leak_of(w, leak), *params)
-
-
-def _reference_backward(grad_spikes, grad_v, h_seq, v0, w, leak, *params):
-    return reference.backward(grad_spikes, grad_v, h_seq, v0, _leak_of(w, leak), *params)
-
-
-def _reference_rate_forward(x, v0, w, leak, *params):
-    return reference.rate_forward(x, v0, _leak_of(w, leak), *params)
+    return x.numel() == 0  # no steps or no neurons
 
 
 @torch.library.custom_op("snnrs::neuron_forward", mutates_args=())
@@ -132,7 +132,13 @@ def neuron_forward(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """``(spikes [T, *], v_T [*], h_seq [T, *])``; ``h_seq`` (float32 for half inputs) is what
     backward needs."""
-    return _forward(_reference_forward, x, v0, w, leak, decay_input, v_threshold, v_reset)
+    p = _contract.check_forward(x, v0, w, leak, decay_input, v_threshold, v_reset,
+                                detach_reset, surrogate, alpha)
+    if _is_empty(x):
+        return x.new_empty(x.shape), v0.clone(), x.new_empty(x.shape, dtype=compute_dtype(x.dtype))
+    backend, run_in = backend_for(x.device, x.dtype)
+    spikes, v, h_seq = backend.forward(_prep(x, run_in), _prep(v0, run_in), _plif(w), p)
+    return spikes.to(x.dtype), v.to(x.dtype), h_seq
 
 
 @torch.library.custom_op("snnrs::neuron_backward", mutates_args=())
@@ -142,8 +148,17 @@ def neuron_backward(
     v_reset: float | None, detach_reset: bool, surrogate: str, alpha: float,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """``(dL/dx [T, *], dL/dv0 [*], dL/dleak [])``; the last only when ``v0`` is given."""
-    return _backward(_reference_backward, grad_spikes, grad_v, h_seq, v0, w, leak, decay_input,
-                     v_threshold, v_reset, detach_reset, surrogate, alpha)
+    p = _contract.check_backward(grad_spikes, grad_v, h_seq, v0, w, leak, decay_input,
+                                 v_threshold, v_reset, detach_reset, surrogate, alpha)
+    out = grad_spikes.dtype
+    if _is_empty(h_seq):
+        grad_v0 = h_seq.new_zeros(h_seq.shape[1:], dtype=out) if grad_v is None else grad_v.clone()
+        return h_seq.new_zeros(h_seq.shape, dtype=out), grad_v0, h_seq.new_zeros(())
+    backend, run_in = backend_for(h_seq.device, out)
+    grad_x, grad_v0, grad_leak = backend.backward(
+        _prep(grad_spikes, run_in), _prep(grad_v, run_in), h_seq.contiguous(),
+        _prep(v0, run_in), _plif(w), p)
+    return grad_x.to(out), grad_v0.to(out), grad_leak
 
 
 @torch.library.custom_op("snnrs::neuron_rate_forward", mutates_args=())
@@ -153,113 +168,37 @@ def neuron_rate_forward(
     alpha: float,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``(spikes [T, *], v_T, rate, eligibility)``; no gradient (rate backprop's spike pass)."""
-    return _rate_forward(_reference_rate_forward, x, v0, w, leak, decay_input, v_threshold,
-                         v_reset, detach_reset, surrogate, alpha)
+    p = _contract.check_forward(x, v0, w, leak, decay_input, v_threshold, v_reset,
+                                detach_reset, surrogate, alpha)
+    if _is_empty(x):
+        return x.new_empty(x.shape), v0.clone(), v0.new_zeros(v0.shape), v0.new_zeros(v0.shape)
+    backend, run_in = backend_for(x.device, x.dtype)
+    out = backend.rate_forward(_prep(x, run_in), _prep(v0, run_in), _plif(w), p)
+    return tuple(t.to(x.dtype) for t in out)
 
 
 # ---------------------------------------------------------------------------------------------
-# CPU kernels: Rust writes into outputs that torch allocated (inputs are contiguous already).
-
-
-def _cpu_args(t: Tensor, w: Tensor | None, leak: float) -> tuple:
-    leak = leak if w is None else float(torch.sigmoid(w))
-    return _KERNEL_DTYPES[t.dtype], t.shape[0], t[0].numel(), leak
-
-
-def _rust_forward(x, v0, w, leak, decay_input, v_threshold, v_reset):
-    spikes, h_seq = _buffers.empty(x.shape, x.dtype), _buffers.empty(x.shape, x.dtype)
-    v = torch.empty_like(v0)
-    name, steps, n, leak = _cpu_args(x, w, leak)
-    _core.forward(name, steps, n, x.data_ptr(), v0.data_ptr(), spikes.data_ptr(),
-                  h_seq.data_ptr(), v.data_ptr(), leak, decay_input, v_threshold, v_reset,
-                  torch.get_num_threads())
-    return spikes, v, h_seq
-
-
-def _rust_backward(grad_spikes, grad_v, h_seq, v0, w, leak, decay_input, v_threshold, v_reset,
-                   detach_reset, surrogate, alpha):
-    grad_x, grad_v0 = _buffers.empty(h_seq.shape, h_seq.dtype), torch.empty_like(h_seq[0])
-    name, steps, n, leak = _cpu_args(h_seq, w, leak)
-    grad_leak = _core.backward(
-        name, steps, n, grad_spikes.data_ptr(), 0 if grad_v is None else grad_v.data_ptr(),
-        h_seq.data_ptr(), 0 if v0 is None else v0.data_ptr(), grad_x.data_ptr(),
-        grad_v0.data_ptr(), leak, decay_input, v_threshold, v_reset, detach_reset, surrogate,
-        alpha, torch.get_num_threads())
-    return grad_x, grad_v0, torch.tensor(grad_leak or 0.0, dtype=h_seq.dtype)
-
-
-def _rust_rate_forward(x, v0, w, leak, decay_input, v_threshold, v_reset, detach_reset,
-                       surrogate, alpha):
-    spikes = _buffers.empty(x.shape, x.dtype)
-    v, rate, elig = (torch.empty_like(v0) for _ in range(3))
-    name, steps, n, leak = _cpu_args(x, w, leak)
-    _core.rate_forward(name, steps, n, x.data_ptr(), v0.data_ptr(), spikes.data_ptr(),
-                       v.data_ptr(), rate.data_ptr(), elig.data_ptr(), leak, decay_input,
-                       v_threshold, v_reset, detach_reset, surrogate, alpha,
-                       torch.get_num_threads())
-    return spikes, v, rate, elig
-
-
-@neuron_forward.register_kernel("cpu")
-def _forward_cpu(x, v0, w, leak, decay_input, v_threshold, v_reset, *_):
-    return _forward(_rust_forward, x, v0, w, leak, decay_input, v_threshold, v_reset)
-
-
-@neuron_backward.register_kernel("cpu")
-def _backward_cpu(*args):
-    return _backward(_rust_backward, *args)
-
-
-@neuron_rate_forward.register_kernel("cpu")
-def _rate_forward_cpu(*args):
-    return _rate_forward(_rust_rate_forward, *args)
-
-
-# ---------------------------------------------------------------------------------------------
-# CUDA kernels for float32 / float16 / bfloat16; float64 keeps the PyTorch twins.
-
-
-@neuron_forward.register_kernel("cuda")
-def _forward_cuda(x, v0, w, leak, decay_input, v_threshold, v_reset, *_):
-    if x.dtype not in _cuda.DTYPES:
-        return _forward(_reference_forward, x, v0, w, leak, decay_input, v_threshold, v_reset)
-    return _forward(_cuda.forward, x, v0, w, leak, decay_input, v_threshold, v_reset,
-                    native=True)
-
-
-@neuron_backward.register_kernel("cuda")
-def _backward_cuda(*args):
-    if args[0].dtype not in _cuda.DTYPES:
-        return _backward(_reference_backward, *args)
-    return _backward(_cuda.backward, *args, native=True)
-
-
-@neuron_rate_forward.register_kernel("cuda")
-def _rate_forward_cuda(*args):
-    if args[0].dtype not in _cuda.DTYPES:
-        return _rate_forward(_reference_rate_forward, *args)
-    return _rate_forward(_cuda.rate_forward, *args, native=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# Fake implementations (shapes and dtypes only) and autograd.
+# Fake implementations (the same checks, then shapes and dtypes only) and autograd.
 
 
 @neuron_forward.register_fake
-def _forward_fake(x, v0, w, *args):
-    h_seq = x.new_empty(x.shape, dtype=_compute_dtype(x))
+def _forward_fake(x, v0, w, *params):
+    _contract.check_forward(x, v0, w, *params)
+    h_seq = x.new_empty(x.shape, dtype=compute_dtype(x.dtype))
     return x.new_empty(x.shape), v0.new_empty(v0.shape), h_seq
 
 
 @neuron_backward.register_fake
-def _backward_fake(grad_spikes, grad_v, h_seq, *args):
+def _backward_fake(grad_spikes, grad_v, h_seq, v0, w, *params):
+    _contract.check_backward(grad_spikes, grad_v, h_seq, v0, w, *params)
     out = grad_spikes.dtype
     return (h_seq.new_empty(h_seq.shape, dtype=out), h_seq.new_empty(h_seq.shape[1:], dtype=out),
             h_seq.new_empty(()))
 
 
 @neuron_rate_forward.register_fake
-def _rate_forward_fake(x, v0, w, *args):
+def _rate_forward_fake(x, v0, w, *params):
+    _contract.check_forward(x, v0, w, *params)
     return x.new_empty(x.shape), *(v0.new_empty(v0.shape) for _ in range(3))
 
 
@@ -287,73 +226,32 @@ neuron_forward.register_autograd(_autograd_backward, setup_context=_setup_contex
 
 
 # ---------------------------------------------------------------------------------------------
-# Typed wrappers: validate once, then call the op.
-
-
-class NeuronParams(NamedTuple):
-    """Validated neuron parameters, in the order the ops take them (after ``w``)."""
-
-    leak: float
-    decay_input: bool
-    v_threshold: float
-    v_reset: float | None
-    detach_reset: bool
-    surrogate: str
-    alpha: float
-
-
-def _finite(name: str, value) -> float:
-    if isinstance(value, Tensor) or not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a Python number, got {type(value).__name__}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return float(value)
+# Typed wrappers: convert the conveniences (a number or None for v0, any w shape), then call
+# the op, which checks the rest.
 
 
 def tau_to_leak(tau: float) -> float:
     """``1 / tau`` after checking ``tau`` is a finite number > 0."""
-    tau = _finite("tau", tau)
+    tau = finite("tau", tau)
     if tau <= 0:
         raise ValueError(f"tau must be > 0, got {tau}")
     return 1.0 / tau
 
 
-def make_params(
-    leak: float, decay_input: bool = True, v_threshold: float = 1.0,
-    v_reset: float | None = 0.0, detach_reset: bool = False, surrogate: str = "sigmoid",
-    alpha: float | None = None,
-) -> NeuronParams:
-    """Checks every parameter's type and range (ValueError / TypeError naming it)."""
-    leak = _finite("leak", leak)
-    if leak < 0:
-        raise ValueError(f"leak (1/tau) must be >= 0, got {leak}")
-    name, alpha = sg.resolve(surrogate, alpha)
-    return NeuronParams(leak, bool(decay_input), _finite("v_threshold", v_threshold),
-                        None if v_reset is None else _finite("v_reset", v_reset),
-                        bool(detach_reset), name, alpha)
-
-
 def check_input(x_seq: Tensor, v0: "Tensor | float | None", v_rest: float) -> tuple[Tensor, Tensor]:
     """Validates ``x_seq [T, *]`` and returns it with an initial state ``[*]`` of its dtype.
 
-    ``v0=None`` starts at ``v_rest``; a number fills the state with it.
+    ``v0=None`` starts at ``v_rest``; a number fills the state with it; a tensor of another
+    floating dtype is cast.
     """
-    if not isinstance(x_seq, Tensor):
-        raise TypeError(f"x_seq must be a torch.Tensor, got {type(x_seq).__name__}")
-    if not x_seq.is_floating_point():
-        raise TypeError(f"x_seq must be a floating-point tensor, got dtype {x_seq.dtype}")
-    if x_seq.dim() == 0:
-        raise ValueError("x_seq must have a leading time dimension [T, ...]; got a scalar")
+    x_seq = _contract.sequence("x_seq", x_seq)
     rest = x_seq.shape[1:]
     if v0 is None or isinstance(v0, (int, float)):
-        fill = v_rest if v0 is None else _finite("v0", v0)
+        fill = v_rest if v0 is None else finite("v0", v0)
         return x_seq, torch.full(rest, fill, dtype=x_seq.dtype, device=x_seq.device)
     if not isinstance(v0, Tensor):
         raise TypeError(f"v0 must be a tensor, a number or None, got {type(v0).__name__}")
-    if v0.device != x_seq.device:
-        raise ValueError(f"v0 is on {v0.device} but x_seq is on {x_seq.device}")
-    if not v0.is_floating_point():
-        raise TypeError(f"v0 must be a floating-point tensor, got dtype {v0.dtype}")
+    v0 = _contract.dense_float("v0", v0, x_seq.device, "x_seq")
     if v0.shape != rest:
         raise ValueError(
             f"v0 has shape {tuple(v0.shape)} but x_seq {tuple(x_seq.shape)} needs {tuple(rest)}"
@@ -362,15 +260,12 @@ def check_input(x_seq: Tensor, v0: "Tensor | float | None", v_rest: float) -> tu
 
 
 def _check_w(w: Tensor, x_seq: Tensor) -> Tensor:
-    if not isinstance(w, Tensor) or not w.is_floating_point() or w.numel() != 1:
-        raise TypeError("w must be a floating-point tensor with one element")
-    if w.device != x_seq.device:
-        raise ValueError(f"w is on {w.device} but x_seq is on {x_seq.device}")
+    w = _contract.plif_w(w, x_seq.device, "x_seq")
     # On the CPU only: on a GPU the check would synchronise (and break CUDA graph capture).
     checkable = w.device.type == "cpu" and not torch.compiler.is_compiling()
     if checkable and not torch.isfinite(w).all():
         raise ValueError("PLIF parameter w is not finite")
-    return w.reshape(())
+    return w
 
 
 def multistep(x_seq: Tensor, v0: "Tensor | float | None", p: NeuronParams,

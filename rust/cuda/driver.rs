@@ -8,7 +8,7 @@
 //! capture.
 
 use super::nvrtc;
-use super::plan::{all_kernel_names, choose_target, BLOCK};
+use super::plan::{all_kernels, choose_target, Kernel, BLOCK};
 use crate::error::{Error, Result};
 use cudarc::driver::result::{self as cu, DriverError};
 use cudarc::driver::sys;
@@ -38,10 +38,11 @@ pub fn init() -> Result<()> {
     .map_err(Error::Runtime)
 }
 
-/// The kernels of one device: its primary context, the loaded module and every entry point.
+/// The kernels of one device: its primary context and every entry point of the loaded module,
+/// indexed by [`Kernel::index`].
 pub struct Device {
     ctx: sys::CUcontext,
-    functions: HashMap<String, sys::CUfunction>,
+    functions: Vec<sys::CUfunction>,
     pub sm_count: u32,
 }
 
@@ -142,31 +143,38 @@ fn load(ordinal: i32, stream: u64) -> Result<Device> {
     // SAFETY: a complete cubin or NUL-terminated PTX image; the context is current.
     let module = unsafe { cu::module::load_data(compiled.image.as_ptr().cast::<c_void>()) }
         .map_err(|e| driver_error("cuModuleLoadData", e))?;
-    let mut functions = HashMap::new();
-    for name in all_kernel_names() {
+    let mut functions = Vec::new();
+    for kernel in all_kernels() {
+        let name = kernel.name();
         let cname = CString::new(name.as_str()).map_err(|_| Error::Runtime(name.clone()))?;
         // SAFETY: `module` was just loaded and is never unloaded.
         let f = unsafe { cu::module::get_function(module, cname) }
             .map_err(|e| driver_error(&format!("cuModuleGetFunction({name})"), e))?;
-        functions.insert(name, f);
+        functions.push(f);
     }
     Ok(Device { ctx, functions, sm_count })
 }
 
 impl Device {
-    /// Launches kernel `name` over `grid` blocks on `stream` with one by-value argument struct.
+    /// Launches `kernel` over `grid` blocks on `stream` with one by-value argument struct.
     ///
     /// # Safety
     /// `args` must be the struct the kernel takes, with device pointers to live buffers of the
     /// sizes it implies, on this device, usable from `stream`.
-    pub unsafe fn launch<A>(&self, name: &str, grid: u32, stream: u64, args: &mut A) -> Result<()> {
+    pub unsafe fn launch<A>(
+        &self,
+        kernel: Kernel,
+        grid: u32,
+        stream: u64,
+        args: &mut A,
+    ) -> Result<()> {
         let f = *self
             .functions
-            .get(name)
-            .ok_or_else(|| Error::Runtime(format!("no CUDA kernel named {name}")))?;
+            .get(kernel.index())
+            .ok_or_else(|| Error::Runtime(format!("no CUDA kernel {kernel:?}")))?;
         let _current = CurrentContext::enter(self.ctx)?;
         let mut params = [(args as *mut A).cast::<c_void>()];
         cu::launch_kernel(f, (grid, 1, 1), (BLOCK, 1, 1), 0, stream as sys::CUstream, &mut params)
-            .map_err(|e| driver_error(&format!("cuLaunchKernel({name})"), e))
+            .map_err(|e| driver_error(&format!("cuLaunchKernel({})", kernel.name()), e))
     }
 }

@@ -1,16 +1,18 @@
-//! The three CUDA ops: validate, plan (vector or scalar kernel, grid), launch.
+//! The three CUDA ops: check the buffers, plan (vector or scalar kernel, grid), launch.
 //!
 //! Buffers are device addresses of tensors torch allocated, contiguous, in the storage type
-//! (`h_seq` always float32); 0 marks an optional buffer as absent. Each function returns the
-//! kernel it launched and its grid size (the number of PLIF partial sums written).
+//! (`h_seq` always float32, PLIF's leak a float32 on the device); [`crate::boundary`] checks each
+//! one's length, type and address before anything is planned. Each function returns the kernel
+//! it launched and its grid size (the number of PLIF partial sums written).
 
 use super::driver;
 use super::plan::{
-    choose_path, grid, kernel_name, vector_aligned, BackwardArgs, Consts, Dtype, ForwardArgs, Op,
-    RateArgs,
+    choose_path, grid, max_grid, vector_aligned, BackwardArgs, Consts, Dtype, ForwardArgs, Kernel,
+    Op, RateArgs,
 };
+use crate::boundary::{BackwardBufs, DType, Extent, ForwardBufs, RateBufs, RawBuf, Types};
 use crate::error::{Error, Result};
-use crate::neuron::{sequence_len, GradParams, NeuronParams};
+use crate::neuron::{GradParams, NeuronParams};
 use crate::surrogate::{Surrogate, SurrogateKind};
 
 /// Where to launch: torch's device index and its current stream there (`cuda_stream`).
@@ -21,71 +23,29 @@ pub struct Stream {
 }
 
 /// What was launched.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Launched {
-    pub kernel: String,
+    pub kernel: Kernel,
     pub blocks: u32,
 }
 
-/// Device pointers of [`forward`]: `x, spikes, h_seq` are `[T, N]`, `v0, v` are `[N]`;
-/// `leak` is PLIF's float32 `sigmoid(w)` (0: use `NeuronParams::leak`).
-#[derive(Debug, Clone, Copy)]
-pub struct ForwardBufs {
-    pub x: u64,
-    pub v0: u64,
-    pub spikes: u64,
-    pub h_seq: u64,
-    pub v: u64,
-    pub leak: u64,
+/// The element types of a launch in storage type `dtype`.
+fn types(dtype: Dtype) -> Types {
+    Types { io: dtype.into(), h: DType::F32, leak: DType::F32 }
 }
 
-/// Device pointers of [`backward`]. `grad_v` (0: zero) and `v0` (0: no leak gradient) are
-/// optional; with `v0`, `partials` receives one float64 per block (`partials_len` of them).
-#[derive(Debug, Clone, Copy)]
-pub struct BackwardBufs {
-    pub grad_spikes: u64,
-    pub grad_v: u64,
-    pub h_seq: u64,
-    pub v0: u64,
-    pub grad_x: u64,
-    pub grad_v0: u64,
-    pub partials: u64,
-    pub partials_len: u64,
-    pub leak: u64,
-}
-
-/// Device pointers of [`rate_forward`]: `x, spikes` are `[T, N]`, the rest `[N]`.
-#[derive(Debug, Clone, Copy)]
-pub struct RateBufs {
-    pub x: u64,
-    pub v0: u64,
-    pub spikes: u64,
-    pub v: u64,
-    pub rate: u64,
-    pub eligibility: u64,
-    pub leak: u64,
-}
-
-/// Required buffers must be non-null and element-aligned (optional ones may be 0).
-fn check_ptrs(required: &[(&str, u64, u64)], optional: &[(&str, u64, u64)]) -> Result<()> {
-    let required = required.iter().map(|&(name, ptr, align)| (name, ptr, align, false));
-    let optional = optional.iter().map(|&(name, ptr, align)| (name, ptr, align, true));
-    for (name, ptr, align, may_be_null) in required.chain(optional) {
-        if (ptr == 0 && !may_be_null) || ptr % align != 0 {
-            return Err(Error::Runtime(format!("{name}: null or misaligned device pointer")));
-        }
-    }
-    Ok(())
-}
-
-fn checked_n(steps: usize, n: usize) -> Result<u64> {
-    sequence_len(steps, n)?;
-    if n == 0 {
+/// `N` as the kernels take it; they need at least one neuron.
+fn neurons(e: Extent) -> Result<u64> {
+    if e.n == 0 {
         return Err(Error::Shape(
             "N must be at least 1 (empty tensors never reach a kernel)".into(),
         ));
     }
-    Ok(n as u64)
+    Ok(e.n as u64)
+}
+
+fn addr(b: Option<RawBuf>) -> u64 {
+    b.map_or(0, |b| b.addr)
 }
 
 /// Spikes, charges and final state (NEURONS.md forward).
@@ -93,84 +53,74 @@ pub fn forward(
     dtype: Dtype,
     p: &NeuronParams,
     steps: usize,
-    n: usize,
-    b: ForwardBufs,
+    b: &ForwardBufs,
     stream: Stream,
 ) -> Result<Launched> {
     p.validate()?;
-    let n = checked_n(steps, n)?;
-    let es = dtype.size();
-    let required = [("x", b.x, es), ("v0", b.v0, es), ("spikes", b.spikes, es)];
-    check_ptrs(&[("h_seq", b.h_seq, 4), ("v", b.v, es)], &[("leak", b.leak, 4)])?;
-    check_ptrs(&required, &[])?;
+    let n = neurons(b.check(steps, types(dtype))?)?;
     let dev = driver::device(stream.device, stream.handle)?;
-    let aligned = vector_aligned(&[b.x, b.v0, b.spikes, b.h_seq, b.v], n, dtype);
-    let path = choose_path(aligned, n, dtype, dev.sm_count);
+    let ptrs = [b.x.addr, b.v0.addr, b.spikes.addr, b.h_seq.addr, b.v.addr];
+    let path = choose_path(vector_aligned(&ptrs, n, dtype), n, dtype, dev.sm_count);
     // The forward does not use the surrogate: any constants do.
     let sg = Surrogate { kind: SurrogateKind::Sigmoid, alpha: 1.0 };
     let mut args = ForwardArgs {
-        x: b.x,
-        v0: b.v0,
-        spikes: b.spikes,
-        h_seq: b.h_seq,
-        v: b.v,
-        leak_ptr: b.leak,
+        x: b.x.addr,
+        v0: b.v0.addr,
+        spikes: b.spikes.addr,
+        h_seq: b.h_seq.addr,
+        v: b.v.addr,
+        leak_ptr: addr(b.leak),
         steps: steps as u64,
         n,
         c: Consts::new(p, false, sg),
     };
-    let kernel = kernel_name(Op::Forward, dtype, sg.kind, path);
+    let kernel = Kernel::new(Op::Forward, dtype, sg.kind, path);
     let blocks = grid(n, dtype, path)?;
-    // SAFETY: the caller (snnrs.ops) passes live, contiguous tensors of the sizes stated.
-    unsafe { dev.launch(&kernel, blocks, stream.handle, &mut args)? };
+    // SAFETY: every buffer was checked against the sizes the kernel reads and writes.
+    unsafe { dev.launch(kernel, blocks, stream.handle, &mut args)? };
     Ok(Launched { kernel, blocks })
 }
 
-/// BPTT from the saved charges (NEURONS.md backward); with `v0`, per-block `dL/d(leak)` sums.
+/// BPTT from the saved charges (NEURONS.md backward); with `v0`, per-block `dL/d(leak)` sums in
+/// `partials`, which needs [`max_grid`]`(N)` elements.
 pub fn backward(
     dtype: Dtype,
     p: &NeuronParams,
     g: &GradParams,
     steps: usize,
-    n: usize,
-    b: BackwardBufs,
+    b: &BackwardBufs,
     stream: Stream,
 ) -> Result<Launched> {
     p.validate()?;
-    let n = checked_n(steps, n)?;
-    let es = dtype.size();
-    let required = [("grad_spikes", b.grad_spikes, es), ("grad_x", b.grad_x, es)];
-    check_ptrs(&required, &[("grad_v", b.grad_v, es), ("v0", b.v0, es)])?;
-    check_ptrs(&[("h_seq", b.h_seq, 4), ("grad_v0", b.grad_v0, es)], &[("leak", b.leak, 4)])?;
+    let needed = u64::from(max_grid(b.grad_v0.len)?);
+    let n = neurons(b.check(steps, types(dtype), Some(needed))?)?;
     let dev = driver::device(stream.device, stream.handle)?;
-    let ptrs = [b.grad_spikes, b.grad_v, b.h_seq, b.v0, b.grad_x, b.grad_v0];
+    let ptrs = [
+        b.grad_spikes.addr,
+        addr(b.grad_v),
+        b.h_seq.addr,
+        addr(b.v0),
+        b.grad_x.addr,
+        b.grad_v0.addr,
+    ];
     let path = choose_path(vector_aligned(&ptrs, n, dtype), n, dtype, dev.sm_count);
     let blocks = grid(n, dtype, path)?;
-    if b.v0 != 0 {
-        check_ptrs(&[("partials", b.partials, 8)], &[])?;
-        if b.partials_len < u64::from(blocks) {
-            return Err(Error::Shape(format!(
-                "partials has {} elements, the launch needs {blocks} (see cuda_max_blocks)",
-                b.partials_len
-            )));
-        }
-    }
     let mut args = BackwardArgs {
-        grad_spikes: b.grad_spikes,
-        grad_v: b.grad_v,
-        h_seq: b.h_seq,
-        v0: b.v0,
-        grad_x: b.grad_x,
-        grad_v0: b.grad_v0,
-        partials: b.partials,
-        leak_ptr: b.leak,
+        grad_spikes: b.grad_spikes.addr,
+        grad_v: addr(b.grad_v),
+        h_seq: b.h_seq.addr,
+        v0: addr(b.v0),
+        grad_x: b.grad_x.addr,
+        grad_v0: b.grad_v0.addr,
+        partials: addr(b.partials),
+        leak_ptr: addr(b.leak),
         steps: steps as u64,
         n,
         c: Consts::new(p, g.detach_reset, g.surrogate),
     };
-    let kernel = kernel_name(Op::Backward, dtype, g.surrogate.kind, path);
-    // SAFETY: as in `forward`.
-    unsafe { dev.launch(&kernel, blocks, stream.handle, &mut args)? };
+    let kernel = Kernel::new(Op::Backward, dtype, g.surrogate.kind, path);
+    // SAFETY: as in `forward`; `partials` holds at least the grid of any path.
+    unsafe { dev.launch(kernel, blocks, stream.handle, &mut args)? };
     Ok(Launched { kernel, blocks })
 }
 
@@ -180,35 +130,30 @@ pub fn rate_forward(
     p: &NeuronParams,
     g: &GradParams,
     steps: usize,
-    n: usize,
-    b: RateBufs,
+    b: &RateBufs,
     stream: Stream,
 ) -> Result<Launched> {
     p.validate()?;
-    let n = checked_n(steps, n)?;
-    let es = dtype.size();
-    let required = [("x", b.x, es), ("v0", b.v0, es), ("spikes", b.spikes, es), ("v", b.v, es)];
-    check_ptrs(&required, &[("leak", b.leak, 4)])?;
-    check_ptrs(&[("rate", b.rate, es), ("eligibility", b.eligibility, es)], &[])?;
+    let n = neurons(b.check(steps, types(dtype))?)?;
     let dev = driver::device(stream.device, stream.handle)?;
-    let ptrs = [b.x, b.v0, b.spikes, b.v, b.rate, b.eligibility];
+    let ptrs = [b.x.addr, b.v0.addr, b.spikes.addr, b.v.addr, b.rate.addr, b.eligibility.addr];
     let path = choose_path(vector_aligned(&ptrs, n, dtype), n, dtype, dev.sm_count);
     let mut args = RateArgs {
-        x: b.x,
-        v0: b.v0,
-        spikes: b.spikes,
-        v: b.v,
-        rate: b.rate,
-        eligibility: b.eligibility,
-        leak_ptr: b.leak,
+        x: b.x.addr,
+        v0: b.v0.addr,
+        spikes: b.spikes.addr,
+        v: b.v.addr,
+        rate: b.rate.addr,
+        eligibility: b.eligibility.addr,
+        leak_ptr: addr(b.leak),
         steps: steps as u64,
         n,
         c: Consts::new(p, g.detach_reset, g.surrogate),
     };
-    let kernel = kernel_name(Op::Rate, dtype, g.surrogate.kind, path);
+    let kernel = Kernel::new(Op::Rate, dtype, g.surrogate.kind, path);
     let blocks = grid(n, dtype, path)?;
     // SAFETY: as in `forward`.
-    unsafe { dev.launch(&kernel, blocks, stream.handle, &mut args)? };
+    unsafe { dev.launch(kernel, blocks, stream.handle, &mut args)? };
     Ok(Launched { kernel, blocks })
 }
 
@@ -216,14 +161,34 @@ pub fn rate_forward(
 mod tests {
     use super::*;
 
+    fn buf(addr: u64, len: u64, dtype: DType) -> RawBuf {
+        RawBuf { addr, len, dtype }
+    }
+
     #[test]
-    fn bad_pointers_and_shapes_are_errors_before_any_driver_call() {
-        assert!(check_ptrs(&[("x", 0, 4)], &[]).is_err());
-        assert!(check_ptrs(&[("x", 0x1002, 4)], &[]).is_err());
-        assert!(check_ptrs(&[("x", 0x1002, 2)], &[("grad_v", 0, 2)]).is_ok());
-        assert!(check_ptrs(&[], &[("grad_v", 0x1001, 2)]).is_err());
-        assert!(checked_n(0, 5).is_err());
-        assert!(checked_n(3, 0).is_err());
-        assert_eq!(checked_n(3, 5).unwrap(), 5);
+    fn bad_buffers_are_errors_before_any_driver_call() {
+        let p = NeuronParams { leak: 0.5, decay_input: true, v_threshold: 1.0, v_reset: None };
+        let s = Stream { device: 0, handle: 0 };
+        let f = |addr| buf(addr, 8, DType::F32);
+        let ok = ForwardBufs {
+            x: buf(0x1000, 16, DType::F32),
+            v0: f(0x2000),
+            spikes: buf(0x3000, 16, DType::F32),
+            h_seq: buf(0x4000, 16, DType::F32),
+            v: f(0x5000),
+            leak: None,
+        };
+        let run = |b: ForwardBufs| forward(Dtype::F32, &p, 2, &b, s).unwrap_err();
+        assert!(matches!(run(ForwardBufs { x: buf(0x1002, 16, DType::F32), ..ok }),
+                         Error::InvalidArgument(m) if m.contains("misaligned")));
+        assert!(matches!(run(ForwardBufs { x: buf(0x1000, 8, DType::F32), ..ok }),
+                         Error::Shape(m) if m.contains("x has 8 elements, expected 16")));
+        assert!(matches!(run(ForwardBufs { h_seq: buf(0x4000, 16, DType::F16), ..ok }),
+                         Error::Dtype(m) if m.contains("h_seq is float16")));
+        assert!(matches!(run(ForwardBufs { v: buf(0x1010, 8, DType::F32), ..ok }),
+                         Error::InvalidArgument(m) if m.contains("overlap")));
+        let empty = ForwardBufs { x: buf(0x1000, 0, DType::F32), v0: buf(0, 0, DType::F32), ..ok };
+        let empty = ForwardBufs { spikes: empty.x, h_seq: empty.x, v: empty.v0, ..empty };
+        assert!(matches!(run(empty), Error::Shape(m) if m.contains("at least 1")));
     }
 }

@@ -20,6 +20,4 @@ mod launch;
 pub mod nvrtc;
 
 #[cfg(feature = "cuda")]
-pub use launch::{
-    backward, forward, rate_forward, BackwardBufs, ForwardBufs, Launched, RateBufs, Stream,
-};
+pub use launch::{backward, forward, rate_forward, Launched, Stream};

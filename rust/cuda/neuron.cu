@@ -408,7 +408,7 @@ __device__ __forceinline__ void rate_kernel(const RateArgs& a) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Entry points: snnrs_<op>_<dtype>[_<surrogate>]_<vec|scalar> (rust/cuda/plan.rs `kernel_name`).
+// Entry points: snnrs_<op>_<dtype>[_<surrogate>]_<vec|scalar> (rust/cuda/plan.rs `Kernel::name`).
 
 #define SNNRS_ENTRY(NAME, ARGS) extern "C" __global__ void __launch_bounds__(SNNRS_BLOCK) NAME(const ARGS a)
 

@@ -2,6 +2,7 @@
 //! decision, grid sizes, the NVRTC target, and the kernel argument structs (mirrors of the
 //! structs in `neuron.cu`, whose `static_assert`s pin the same sizes).
 
+use crate::boundary::DType;
 use crate::error::{Error, Result};
 use crate::neuron::NeuronParams;
 use crate::surrogate::{Surrogate, SurrogateKind};
@@ -22,20 +23,33 @@ pub enum Dtype {
     BF16,
 }
 
-impl Dtype {
-    pub const ALL: [Dtype; 3] = [Dtype::F32, Dtype::F16, Dtype::BF16];
+impl TryFrom<DType> for Dtype {
+    type Error = Error;
 
-    /// From torch's name for the dtype (`str(dtype)` without the `torch.` prefix).
-    pub fn from_torch(name: &str) -> Result<Self> {
-        match name {
-            "float32" => Ok(Dtype::F32),
-            "float16" => Ok(Dtype::F16),
-            "bfloat16" => Ok(Dtype::BF16),
-            other => Err(Error::Dtype(format!(
-                "the CUDA kernels support float32, float16 and bfloat16, got {other}"
-            ))),
+    fn try_from(d: DType) -> Result<Self> {
+        match d {
+            DType::F32 => Ok(Dtype::F32),
+            DType::F16 => Ok(Dtype::F16),
+            DType::BF16 => Ok(Dtype::BF16),
+            DType::F64 => Err(Error::Dtype(
+                "the CUDA kernels support float32, float16 and bfloat16, got float64".into(),
+            )),
         }
     }
+}
+
+impl From<Dtype> for DType {
+    fn from(d: Dtype) -> DType {
+        match d {
+            Dtype::F32 => DType::F32,
+            Dtype::F16 => DType::F16,
+            Dtype::BF16 => DType::BF16,
+        }
+    }
+}
+
+impl Dtype {
+    pub const ALL: [Dtype; 3] = [Dtype::F32, Dtype::F16, Dtype::BF16];
 
     /// The suffix in kernel names.
     pub fn tag(self) -> &'static str {
@@ -100,27 +114,57 @@ impl Path {
     }
 }
 
-/// `snnrs_<op>_<dtype>[_<surrogate>]_<vec|scalar>`, the entry points `neuron.cu` defines.
-pub fn kernel_name(op: Op, dtype: Dtype, surrogate: SurrogateKind, path: Path) -> String {
-    let sg = if op.has_surrogate() { format!("_{}", surrogate.name()) } else { String::new() };
-    format!("snnrs_{}_{}{}_{}", op.tag(), dtype.tag(), sg, path.tag())
+/// One entry point of `neuron.cu`. Forward kernels do not depend on the surrogate (None).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kernel {
+    pub op: Op,
+    pub dtype: Dtype,
+    pub surrogate: Option<SurrogateKind>,
+    pub path: Path,
 }
 
-/// Every entry point of `neuron.cu`, each once.
-pub fn all_kernel_names() -> Vec<String> {
-    let mut names = Vec::new();
+impl Kernel {
+    pub fn new(op: Op, dtype: Dtype, surrogate: SurrogateKind, path: Path) -> Self {
+        Kernel { op, dtype, surrogate: op.has_surrogate().then_some(surrogate), path }
+    }
+
+    /// `snnrs_<op>_<dtype>[_<surrogate>]_<vec|scalar>`.
+    pub fn name(self) -> String {
+        let sg = self.surrogate.map(|k| format!("_{}", k.name())).unwrap_or_default();
+        format!("snnrs_{}_{}{}_{}", self.op.tag(), self.dtype.tag(), sg, self.path.tag())
+    }
+
+    /// Its position in [`all_kernels`]: the index of a device's function table.
+    pub fn index(self) -> usize {
+        let variants = |op: Op| if op.has_surrogate() { SurrogateKind::ALL.len() } else { 1 };
+        let before: usize =
+            Op::ALL.iter().take_while(|&&op| op != self.op).map(|&op| variants(op)).sum();
+        let sg = self.surrogate.map_or(0, |k| k as usize);
+        let row = (before * Dtype::ALL.len() + self.dtype as usize * variants(self.op)) + sg;
+        row * 2 + self.path as usize
+    }
+}
+
+/// Every entry point of `neuron.cu`, each once, in [`Kernel::index`] order.
+pub fn all_kernels() -> Vec<Kernel> {
+    let mut kernels = Vec::new();
     for op in Op::ALL {
         for dtype in Dtype::ALL {
             let kinds: &[SurrogateKind] =
                 if op.has_surrogate() { &SurrogateKind::ALL } else { &SurrogateKind::ALL[..1] };
             for &kind in kinds {
                 for path in [Path::Vector, Path::Scalar] {
-                    names.push(kernel_name(op, dtype, kind, path));
+                    kernels.push(Kernel::new(op, dtype, kind, path));
                 }
             }
         }
     }
-    names
+    kernels
+}
+
+/// The names of [`all_kernels`], in the same order.
+pub fn all_kernel_names() -> Vec<String> {
+    all_kernels().into_iter().map(Kernel::name).collect()
 }
 
 /// The names in `names` that `ptx` does not define as kernel entry points (`.entry name(`).

@@ -11,10 +11,21 @@ fn kernel_names_are_unique_and_cover_every_op_dtype_surrogate_and_path() {
     assert!(names.contains(&"snnrs_forward_bf16_vec".to_string()));
     assert!(names.contains(&"snnrs_backward_f16_fast_sigmoid_scalar".to_string()));
     assert_eq!(
-        kernel_name(Op::Forward, Dtype::F32, SurrogateKind::Atan, Path::Scalar),
+        Kernel::new(Op::Forward, Dtype::F32, SurrogateKind::Atan, Path::Scalar).name(),
         "snnrs_forward_f32_scalar",
         "forward kernels do not depend on the surrogate"
     );
+}
+
+#[test]
+fn every_kernel_indexes_its_own_slot_of_the_function_table() {
+    let kernels = all_kernels();
+    for (i, k) in kernels.iter().enumerate() {
+        assert_eq!(k.index(), i, "{k:?}");
+    }
+    let forward = Kernel::new(Op::Forward, Dtype::BF16, SurrogateKind::Rectangle, Path::Vector);
+    assert_eq!(forward, Kernel::new(Op::Forward, Dtype::BF16, SurrogateKind::Atan, Path::Vector));
+    assert_eq!(kernels[forward.index()].surrogate, None);
 }
 
 #[test]
@@ -99,9 +110,13 @@ fn consts_round_like_the_cpu_kernels() {
 }
 
 #[test]
-fn dtype_names_and_widths() {
-    assert_eq!(Dtype::from_torch("bfloat16").unwrap(), Dtype::BF16);
-    assert!(matches!(Dtype::from_torch("float64"), Err(Error::Dtype(_))));
+fn dtype_conversions_and_widths() {
+    assert_eq!(Dtype::try_from(DType::BF16).unwrap(), Dtype::BF16);
+    assert!(matches!(Dtype::try_from(DType::F64), Err(Error::Dtype(_))));
+    for d in Dtype::ALL {
+        assert_eq!(Dtype::try_from(DType::from(d)).unwrap(), d);
+        assert_eq!(DType::from(d).size(), d.size());
+    }
     assert_eq!(Dtype::F32.vector_width(), 4);
     assert_eq!(Dtype::F16.vector_width(), 8);
 }

@@ -1,128 +1,98 @@
-//! The CUDA functions of `snnrs._core` (feature `cuda`): validate and convert, then launch with
-//! the GIL released. Buffers are `data_ptr()`s of contiguous CUDA tensors torch allocated; 0
-//! marks an optional one absent. Each launch returns `(kernel name, blocks)`.
-#![allow(clippy::too_many_arguments)] // flat signatures keep the Python call cheap
+//! The CUDA functions of `snnrs._core` (feature `cuda`): convert, then launch with the GIL
+//! released. Buffers are `(address, element count, DType)` of contiguous CUDA tensors torch
+//! allocated, checked by [`crate::boundary`] like the CPU ones. Each launch returns
+//! `(kernel index, blocks)`; the index points into `cuda_kernel_names()`.
 
-use super::{compute, grad_params, neuron_params};
+use super::{compute, Params};
+use crate::boundary::{BackwardBufs, ForwardBufs, RateBufs, RawBuf};
 use crate::cuda::plan::{all_kernel_names, max_grid, missing_entries, Dtype, Target};
-use crate::cuda::{self, nvrtc, BackwardBufs, ForwardBufs, Launched, RateBufs, Stream};
+use crate::cuda::{self, nvrtc, Launched, Stream};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-fn stream(device: i32, stream: u64) -> Stream {
-    Stream { device, handle: stream }
+fn out(l: Launched) -> (usize, u32) {
+    (l.kernel.index(), l.blocks)
 }
 
-fn out(l: Launched) -> (String, u32) {
-    (l.kernel, l.blocks)
+/// The kernels' storage type: the one of `b`, which must have a CUDA kernel.
+fn dtype(b: &RawBuf) -> Result<Dtype, crate::Error> {
+    Dtype::try_from(b.dtype)
 }
 
-/// Forward on CUDA. Buffers: `x, v0, spikes, h_seq (float32), v`; `leak_ptr`: PLIF's float32
-/// `sigmoid(w)` on the device, or 0 to use `leak`.
+/// Forward on CUDA: `x [T, N]`, `v0 [N]` into `spikes [T, N]`, `h_seq [T, N]` (float32),
+/// `v [N]`; `leak`: PLIF's float32 `sigmoid(w)` on the device, or None.
 #[pyfunction]
-#[pyo3(signature = (dtype_name, device, cuda_stream, steps, n, x, v0, spikes, h_seq, v, leak_ptr, leak, decay_input, v_threshold, v_reset))]
+#[pyo3(signature = (params, device, cuda_stream, steps, x, v0, spikes, h_seq, v, leak))]
+#[allow(clippy::too_many_arguments)]
 fn cuda_forward(
     py: Python<'_>,
-    dtype_name: &str,
+    params: &Bound<'_, Params>,
     device: i32,
     cuda_stream: u64,
     steps: usize,
-    n: usize,
-    x: u64,
-    v0: u64,
-    spikes: u64,
-    h_seq: u64,
-    v: u64,
-    leak_ptr: u64,
-    leak: f64,
-    decay_input: bool,
-    v_threshold: f64,
-    v_reset: Option<f64>,
-) -> PyResult<(String, u32)> {
-    let p = neuron_params(leak, decay_input, v_threshold, v_reset)?;
-    let dtype = Dtype::from_torch(dtype_name)?;
-    let b = ForwardBufs { x, v0, spikes, h_seq, v, leak: leak_ptr };
-    compute(py, move || cuda::forward(dtype, &p, steps, n, b, stream(device, cuda_stream))).map(out)
+    x: RawBuf,
+    v0: RawBuf,
+    spikes: RawBuf,
+    h_seq: RawBuf,
+    v: RawBuf,
+    leak: Option<RawBuf>,
+) -> PyResult<(usize, u32)> {
+    let dt = dtype(&x)?;
+    let b = ForwardBufs { x, v0, spikes, h_seq, v, leak };
+    let (p, stream) = (params.get().p, Stream { device, handle: cuda_stream });
+    compute(py, move || cuda::forward(dt, &p, steps, &b, stream)).map(out)
 }
 
-/// BPTT backward on CUDA. Buffers: `grad_spikes, grad_v (0: none), h_seq, v0 (0: no leak
-/// gradient), grad_x, grad_v0`, and `partials` (float64, `partials_len >= cuda_max_blocks(n)`):
-/// with `v0`, block `i` writes its sum of `dL/d(leak)` to `partials[i]`.
+/// BPTT backward on CUDA: as the CPU `backward`, plus `partials` (float64, at least
+/// `cuda_max_blocks(N)` elements, only with `v0`), where block `i` writes its sum of
+/// `dL/d(leak)`.
 #[pyfunction]
-#[pyo3(signature = (dtype_name, device, cuda_stream, steps, n, grad_spikes, grad_v, h_seq, v0, grad_x, grad_v0, partials, partials_len, leak_ptr, leak, decay_input, v_threshold, v_reset, detach_reset, surrogate, alpha))]
+#[pyo3(signature = (params, device, cuda_stream, steps, grad_spikes, grad_v, h_seq, v0, grad_x, grad_v0, leak, partials))]
+#[allow(clippy::too_many_arguments)]
 fn cuda_backward(
     py: Python<'_>,
-    dtype_name: &str,
+    params: &Bound<'_, Params>,
     device: i32,
     cuda_stream: u64,
     steps: usize,
-    n: usize,
-    grad_spikes: u64,
-    grad_v: u64,
-    h_seq: u64,
-    v0: u64,
-    grad_x: u64,
-    grad_v0: u64,
-    partials: u64,
-    partials_len: u64,
-    leak_ptr: u64,
-    leak: f64,
-    decay_input: bool,
-    v_threshold: f64,
-    v_reset: Option<f64>,
-    detach_reset: bool,
-    surrogate: &str,
-    alpha: f64,
-) -> PyResult<(String, u32)> {
-    let p = neuron_params(leak, decay_input, v_threshold, v_reset)?;
-    let g = grad_params(detach_reset, surrogate, alpha)?;
-    let dtype = Dtype::from_torch(dtype_name)?;
-    let b = BackwardBufs {
-        grad_spikes,
-        grad_v,
-        h_seq,
-        v0,
-        grad_x,
-        grad_v0,
-        partials,
-        partials_len,
-        leak: leak_ptr,
-    };
-    compute(py, move || cuda::backward(dtype, &p, &g, steps, n, b, stream(device, cuda_stream)))
-        .map(out)
+    grad_spikes: RawBuf,
+    grad_v: Option<RawBuf>,
+    h_seq: RawBuf,
+    v0: Option<RawBuf>,
+    grad_x: RawBuf,
+    grad_v0: RawBuf,
+    leak: Option<RawBuf>,
+    partials: Option<RawBuf>,
+) -> PyResult<(usize, u32)> {
+    let dt = dtype(&grad_spikes)?;
+    let b = BackwardBufs { grad_spikes, grad_v, h_seq, v0, grad_x, grad_v0, leak, partials };
+    let (r, stream) = (*params.get(), Stream { device, handle: cuda_stream });
+    compute(py, move || cuda::backward(dt, &r.p, &r.g, steps, &b, stream)).map(out)
 }
 
-/// Rate-mode forward on CUDA. Buffers: `x, v0, spikes, v, rate, eligibility`.
+/// Rate-mode forward on CUDA: `x [T, N]`, `v0 [N]` into `spikes [T, N]`, `v, rate,
+/// eligibility [N]`.
 #[pyfunction]
-#[pyo3(signature = (dtype_name, device, cuda_stream, steps, n, x, v0, spikes, v, rate, eligibility, leak_ptr, leak, decay_input, v_threshold, v_reset, detach_reset, surrogate, alpha))]
+#[pyo3(signature = (params, device, cuda_stream, steps, x, v0, spikes, v, rate, eligibility, leak))]
+#[allow(clippy::too_many_arguments)]
 fn cuda_rate_forward(
     py: Python<'_>,
-    dtype_name: &str,
+    params: &Bound<'_, Params>,
     device: i32,
     cuda_stream: u64,
     steps: usize,
-    n: usize,
-    x: u64,
-    v0: u64,
-    spikes: u64,
-    v: u64,
-    rate: u64,
-    eligibility: u64,
-    leak_ptr: u64,
-    leak: f64,
-    decay_input: bool,
-    v_threshold: f64,
-    v_reset: Option<f64>,
-    detach_reset: bool,
-    surrogate: &str,
-    alpha: f64,
-) -> PyResult<(String, u32)> {
-    let p = neuron_params(leak, decay_input, v_threshold, v_reset)?;
-    let g = grad_params(detach_reset, surrogate, alpha)?;
-    let dtype = Dtype::from_torch(dtype_name)?;
-    let b = RateBufs { x, v0, spikes, v, rate, eligibility, leak: leak_ptr };
-    compute(py, move || cuda::rate_forward(dtype, &p, &g, steps, n, b, stream(device, cuda_stream)))
-        .map(out)
+    x: RawBuf,
+    v0: RawBuf,
+    spikes: RawBuf,
+    v: RawBuf,
+    rate: RawBuf,
+    eligibility: RawBuf,
+    leak: Option<RawBuf>,
+) -> PyResult<(usize, u32)> {
+    let dt = dtype(&x)?;
+    let b = RateBufs { x, v0, spikes, v, rate, eligibility, leak };
+    let (r, stream) = (*params.get(), Stream { device, handle: cuda_stream });
+    compute(py, move || cuda::rate_forward(dt, &r.p, &r.g, steps, &b, stream)).map(out)
 }
 
 /// The most blocks a launch over `n` neurons uses: the length `partials` needs.
@@ -131,7 +101,7 @@ fn cuda_max_blocks(n: u64) -> PyResult<u32> {
     Ok(max_grid(n)?)
 }
 
-/// Every kernel entry point, by name.
+/// Every kernel entry point, by name, in the order of the indices the launches return.
 #[pyfunction]
 fn cuda_kernel_names() -> Vec<String> {
     all_kernel_names()

@@ -5,7 +5,7 @@ Without a GPU it compiles for a fixed architecture (``--arch``, default 90) so C
 kernels compile, and exits 0 with a "no GPU" line; without a libnvrtc it says so and exits 0 too
 (unless a GPU is there, which then has no way to run its kernels: exit 1).
 
-Checks run the kernels through :mod:`snnrs.cuda._kernels` on inputs drawn in the kernel's dtype
+Checks run the kernels through :mod:`snnrs.backends.cuda` on inputs drawn in the kernel's dtype
 and the CPU float64 kernels on the same values upcast. Neurons whose reference charge comes
 within ``MARGIN`` of the threshold at any step could legitimately fire differently in float32;
 they are left out of the comparison (their upstream gradients are zeroed, so they add nothing
@@ -26,8 +26,9 @@ import torch
 from torch import Tensor
 
 from .. import _core, ops
+from ..backends import cuda as backend
 from ..surrogate import NAMES
-from . import _kernels, built, compile_kernels, find_nvrtc, kernel_names, load_nvrtc
+from . import built, compile_kernels, find_nvrtc, kernel_names, load_nvrtc
 
 MARGIN = 1e-4  # |H - v_threshold| below which float32 and float64 may fire differently
 TOL = {torch.float32: 1e-4, torch.float16: 2e-3, torch.bfloat16: 1e-2}  # storage rounding
@@ -119,12 +120,11 @@ def run_case(cfg: Config, dtype: torch.dtype, steps: int, n: int, *, device: tor
     out = Outcome(left_out=float(near.double().mean()))
     xd, v0d, gd, gvd = (_on_device(t, device, offset) for t in (x, v0, g, gv))
     wd = None if w is None else w.to(device)
-    s, v, h = _kernels.forward(xd, v0d, wd, p.leak, p.decay_input, p.v_threshold, p.v_reset,
-                               launched=out.kernels)
+    s, v, h = backend.forward(xd, v0d, wd, p, launched=out.kernels)
     hd = _on_device(h, device, offset)  # the backward sees the same misalignment
-    gx, gv0, gl = _kernels.backward(gd, gvd, hd, v0d if w is not None else None, wd, *p,
-                                    launched=out.kernels)
-    rate = _kernels.rate_forward(xd, v0d, wd, *p, launched=out.kernels)
+    gx, gv0, gl = backend.backward(gd, gvd, hd, v0d if w is not None else None, wd, p,
+                                   launched=out.kernels)
+    rate = backend.rate_forward(xd, v0d, wd, p, launched=out.kernels)
 
     e = out.errors
     e["spikes"] = float((s.cpu().double() != ref_s)[:, keep].double().mean())

@@ -192,7 +192,7 @@ class PLIF(BaseNode):
         v_reset: float | None = 0.0, surrogate: str = "sigmoid", alpha: float | None = None,
         detach_reset: bool = False, step_mode: str = "s",
     ) -> None:
-        init_tau = ops._finite("init_tau", init_tau)
+        init_tau = ops.finite("init_tau", init_tau)
         if init_tau <= 1.0:
             raise ValueError(f"init_tau must be > 1 (so that w is finite), got {init_tau}")
         super().__init__(0.0, decay_input, v_threshold, v_reset, surrogate, alpha,
