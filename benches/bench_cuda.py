@@ -1,13 +1,13 @@
 #!/usr/bin/env python
 """Neuron-op benchmark on a GPU: snnrs's CUDA kernels against SpikingJelly and a torch loop.
 
-Follows "Neuron-op benchmark" in BENCHMARKS.md on CUDA: for x = randn [T, N] (requires grad) and
-a fixed upstream gradient g, times ``forward -> (spikes * g).sum() -> backward`` per library with
-CUDA events (warm-up first; libraries interleaved round by round; median of the rounds), at
-T in {4, 8, 32}, N = 2^22, float32 and bfloat16. Reports the ratio to SpikingJelly, the bandwidth
-efficiency against the device-to-device copy bandwidth measured in the same run, and the bytes
-autograd keeps between forward and backward per neuron-step. The table is printed and written
-into benches/RESULTS.md between the cuda-bench markers.
+Follows the neuron-op protocol of docs/benchmarks.md on CUDA: for x = randn [T, N] (requires
+grad) and a fixed upstream gradient g, times ``forward -> (spikes * g).sum() -> backward`` per
+library with CUDA events (warm-up first; libraries interleaved round by round; median of the
+rounds), at T in {4, 8, 32}, N = 2^22, float32 and bfloat16. Reports the ratio to SpikingJelly,
+the bandwidth efficiency against the device-to-device copy bandwidth measured in the same run,
+and the bytes autograd keeps between forward and backward per neuron-step. The table is printed
+and written into benches/RESULTS.md between the cuda-bench markers.
 
 Libraries: snnrs (``snnrs.ops.lif``), spikingjelly (``LIFNode(step_mode="m")``: SpikingJelly 2.x
 picks its fastest CUDA implementation itself, native CUDA if built, else Triton, else torch; the
@@ -53,9 +53,9 @@ COPY_NUMEL = 2**28  # 1 GiB of float32: far larger than any L2
 
 
 def bytes_per_neuron_step(dtype: torch.dtype) -> int:
-    """BENCHMARKS.md's minimum for LIF forward + backward, 6 accesses of one element (read x,
-    write S and H; read g and H, write dx). snnrs keeps H in float32, so in bfloat16 it moves
-    16 bytes, not 12: its efficiency there is capped at 75%."""
+    """The minimum (docs/benchmarks.md) for LIF forward + backward, 6 accesses of one element
+    (read x, write S and H; read g and H, write dx). snnrs keeps H in float32, so in
+    bfloat16 it moves 16 bytes, not 12: its efficiency there is capped at 75%."""
     return 6 * dtype.itemsize
 
 
@@ -257,7 +257,7 @@ def render_section(facts: list[str], table: str, args: argparse.Namespace) -> st
         "backward add passes of their own to every library (`baseline`: spikes = x, alone).",
         "",
         "Speed-up vs SJ = SpikingJelly time / library time. BW eff. = (6 x element size x T x N",
-        "/ time) / copy bandwidth: the minimum bytes of BENCHMARKS.md (read x, write S and H;",
+        "/ time) / copy bandwidth: the minimum bytes of docs/benchmarks.md (read x, write S and H;",
         "read g and H, write dx) in the cell's dtype. snnrs keeps H in float32 (so spikes",
         "recompute exactly), 16 bytes per neuron-step in bfloat16: at most 75% there. Saved",
         "B/neuron-step = bytes of the unique storages autograd saves during the forward, x",

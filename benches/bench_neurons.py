@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Neuron-op benchmark (forward + backward) of snnrs against its peers, on CPU.
 
-Follows "Neuron-op benchmark" in BENCHMARKS.md: for x = randn [T, N] (float32, requires grad)
+Follows the neuron-op protocol of docs/benchmarks.md: for x = randn [T, N] (float32, requires grad)
 and a fixed upstream gradient g, times ``forward -> (spikes * g).sum() -> backward`` per library
 with ``time.perf_counter`` (warm-up first, median of the repeats), and reports the ratio to
 SpikingJelly, the bandwidth efficiency against the machine's measured copy bandwidth, and the
@@ -48,7 +48,7 @@ from torch import Tensor
 Forward = Callable[[], Tensor]  # runs the neuron over the bound input, returns spikes [T, N]
 
 TAU, V_THRESHOLD, V_RESET, SIGMOID_ALPHA = 2.0, 1.0, 0.0, 4.0
-BYTES_PER_NEURON_STEP = 24  # fp32: read x, write S, H; read g, H, write dx (BENCHMARKS.md)
+BYTES_PER_NEURON_STEP = 24  # fp32: read x, write S, H; read g, H, write dx (docs/benchmarks.md)
 HEADLINE = (8, 2**20)
 DEFAULT_T = (4, 8, 32, 128)
 DEFAULT_N = (2**16, 2**20, 2**22)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Rate-based backprop vs BPTT: training-step time and peak memory over T (BENCHMARKS.md).
+"""Rate-based backprop vs BPTT: training-step time and peak memory over T (docs/benchmarks.md).
 
 For each T (default 2, 4, 8, 16) and each mode, a fresh subprocess builds the spiking
 ``--model`` (default ResNet-19, ``models.create(name, kind="snn", T=T)``: LIF tau 2, sigmoid

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Training benchmark: one step of a spiking ResNet-19, snnrs vs SpikingJelly (BENCHMARKS.md).
+"""Training benchmark: one step of a spiking ResNet-19, snnrs vs SpikingJelly (docs/benchmarks.md).
 
 Both libraries train the same network: ``models.create(--model, kind="snn", T=--T)`` (LIF tau 2,
 sigmoid surrogate alpha 4, hard reset to 0, train-mode BN) from the same seed, on the same

@@ -1,4 +1,4 @@
-//! Criterion benches of the CPU kernels (BENCHMARKS.md, "Rust benches"): LIF float32 forward,
+//! Criterion benches of the CPU kernels (docs/benchmarks.md, `kernels.rs`): LIF float32 forward,
 //! BPTT backward and rate-mode forward over the T x N grid, with throughput in neuron-steps per
 //! second. Bench ids read `<kernel>/f32/T<T>/N<N>`; run one cell with e.g.
 //! `cargo bench -- lif_forward/f32/T8/N1048576`.

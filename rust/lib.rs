@@ -2,7 +2,7 @@
 //! `snnrs._core`.
 //!
 //! The kernels know nothing of Python or PyTorch: they take `[T, N]` time-first buffers and
-//! write their outputs. See `shared/spec/NEURONS.md` for the math. [`cuda`] holds the CUDA
+//! write their outputs. See `docs/neurons.md` for the math. [`cuda`] holds the CUDA
 //! kernels and (feature `cuda`) their launcher.
 
 pub mod boundary;

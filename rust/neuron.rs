@@ -1,6 +1,6 @@
 //! Multi-step IF / LIF / PLIF kernels on the CPU: forward, BPTT backward and rate-mode forward.
 //!
-//! The exact recurrences are NEURONS.md's. One parameterisation covers the three neurons:
+//! The exact recurrences are docs/neurons.md's. One parameterisation covers the three neurons:
 //! `leak = 1 / tau` (LIF), `sigmoid(w)` (PLIF) or `0` with `decay_input = false` (IF, whose charge
 //! `H = V - (V - v_reset) * 0 + x` is then bit-for-bit `V + x`). Buffers are `[T, N]` row-major
 //! (time-first); each kernel walks `[T, CHUNK]` tiles with the time loop inside, in parallel over

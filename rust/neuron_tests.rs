@@ -1,4 +1,4 @@
-//! Tests of the CPU kernels against a naive oracle written straight from NEURONS.md: neuron loop
+//! Tests of the CPU kernels against a naive oracle written straight from docs/neurons.md: neuron loop
 //! outside, time loop inside, one formula per line, no code shared with the kernels.
 
 // The oracle indexes `[t * n + i]` by hand on purpose: that is what makes it obviously right.
@@ -92,7 +92,7 @@ impl Cfg {
         GradParams { detach_reset: self.detach_reset, surrogate }
     }
 
-    // --- The oracle's formulas, one per NEURONS.md line. ---
+    // --- The oracle's formulas, one per docs/neurons.md line. ---
 
     /// `v_reset`, or 0 for soft reset, as it appears in the charge.
     fn v_rest(&self) -> f64 {
@@ -209,7 +209,7 @@ struct Grads {
     leak_scale: f64,
 }
 
-/// BPTT through [`naive_forward`], per NEURONS.md.
+/// BPTT through [`naive_forward`], per docs/neurons.md.
 fn naive_backward(
     c: &Cfg,
     steps: usize,
@@ -238,7 +238,7 @@ fn naive_backward(
     g
 }
 
-/// The eligibility recursion of NEURONS.md, as a running mean.
+/// The eligibility recursion of docs/neurons.md, as a running mean.
 fn naive_eligibility(c: &Cfg, steps: usize, x: &[f64], v0: &[f64]) -> Vec<f64> {
     let n = v0.len();
     let mut out = vec![0.0; n];
@@ -443,7 +443,7 @@ fn rate_forward_matches_the_naive_oracle() {
     }
 }
 
-/// NEURONS.md's property: `e = d(mean_t S_t)/dc` through BPTT, `c` a current added at every step.
+/// docs/neurons.md's property: `e = d(mean_t S_t)/dc` through BPTT, `c` a current added at every step.
 /// It holds for a constant input and, as the derivative along a uniform shift, for any input.
 #[test]
 fn eligibility_is_the_bptt_derivative_of_the_rate() {

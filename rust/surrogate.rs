@@ -1,4 +1,4 @@
-//! Surrogate gradients: the stand-in for `dS/dH` in the backward pass (NEURONS.md).
+//! Surrogate gradients: the stand-in for `dS/dH` in the backward pass (docs/neurons.md).
 //!
 //! `sg(u)` is evaluated at `u = H - v_threshold`. Each kind is also a small struct implementing
 //! [`SurrogateGrad`], so the kernels' inner loops are monomorphised per kind.
@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::float::Float;
 use std::f64::consts::PI;
 
-/// The five surrogate families of NEURONS.md.
+/// The five surrogate families of docs/neurons.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SurrogateKind {
     Sigmoid,
@@ -56,7 +56,7 @@ impl SurrogateKind {
     }
 }
 
-/// A surrogate family with its parameter `alpha` (the `a`, `g`, `w` or `k` of NEURONS.md).
+/// A surrogate family with its parameter `alpha` (the `a`, `g`, `w` or `k` of docs/neurons.md).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Surrogate {
     pub kind: SurrogateKind,

@@ -1,4 +1,4 @@
-"""Distillation losses (METHODS.md 1-3) against independent float64 numpy computations."""
+"""Distillation losses (docs/methods.md) against independent float64 numpy computations."""
 
 from __future__ import annotations
 

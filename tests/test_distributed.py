@@ -6,18 +6,20 @@ half batches equal to one process with the whole batch. What remains is the orde
 point sums in the gradient all-reduce, hence the tolerance.
 """
 
+import contextlib
 import json
 import os
 import re
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import torch
 import torch.multiprocessing as mp
 from snnrs import data, models
 from snnrs.distill import create_method
-from snnrs.models.layers import Layers, NeuronSpec, SpikingLayers
+from snnrs.models.layers import Layers, SpikingLayers
 from snnrs.train import MetricsLog, Run, TrainConfig, distributed, fit
 from torch import nn
 
@@ -39,13 +41,30 @@ def toy_splits() -> data.DataSplits:
                            data.ImageSet(images[64:], labels[64:]), classes=("dark", "light"))
 
 
-def toy_models() -> tuple[nn.Module, nn.Module]:
-    """A BN-free ANN teacher and SNN student (a low threshold, so that neurons fire)."""
+def no_norm_layers(kind: str, neuron, T: int) -> Layers:
+    return NoNorm() if kind == "ann" else SpikingNoNorm(neuron, T)
+
+
+def toy_no_norm(layers: Layers, **options) -> nn.Module:
+    """A BN-free convnet: with BN, statistics are per rank on the CPU."""
+    return models.conv_stack(layers, [[4], [8]], **options)
+
+
+@contextlib.contextmanager
+def toy_registered() -> Iterator[models.ModelSpec]:
+    """``toy_no_norm`` in the model registry (in this process) and its student spec."""
+    models.register_model(toy_no_norm, layers=no_norm_layers, options_from=models.conv_stack)
+    try:  # a low threshold: neurons fire
+        yield models.ModelSpec("toy_no_norm", "snn", num_classes=2, in_channels=1, T=2,
+                               options={"v_threshold": 0.2})
+    finally:
+        models.unregister_model("toy_no_norm")
+
+
+def toy_models(spec: models.ModelSpec) -> tuple[nn.Module, nn.Module]:
+    """A BN-free ANN teacher and SNN student."""
     torch.manual_seed(0)
-    teacher = models.conv_stack(NoNorm(), [[4], [8]], num_classes=2, in_channels=1)
-    student = models.conv_stack(SpikingNoNorm(NeuronSpec(v_threshold=0.2), 2), [[4], [8]],
-                                num_classes=2, in_channels=1)
-    return teacher, student
+    return spec.replace(kind="ann").build(), spec.build()
 
 
 def train_toy(directory) -> dict[str, torch.Tensor]:
@@ -54,10 +73,11 @@ def train_toy(directory) -> dict[str, torch.Tensor]:
     cfg = TrainConfig(batch_size=16, epochs=2, lr=0.5, augment=False, eval_batch_size=32,
                       seed=0).validate()
     splits = toy_splits()
-    teacher, student = toy_models()
-    run = Run(cfg, ctx, splits, data.Normalize(splits.mean, splits.std), None, directory,
-              MetricsLog(directory))
-    net = fit(run, "student", create_method("kd", student, teacher), cfg.epochs, {})
+    with toy_registered() as spec:
+        teacher, student = toy_models(spec)
+        run = Run(cfg, ctx, splits, data.Normalize(splits.mean, splits.std), None, directory,
+                  MetricsLog(directory))
+        net = fit(run, "student", create_method("kd", student, teacher), cfg.epochs, spec)
     distributed.teardown(ctx)
     return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
@@ -84,7 +104,8 @@ def test_two_gloo_processes_match_one(tmp_path):
     assert len(rows) == 2  # rank 0 alone wrote the log
 
     single = train_toy(tmp_path / "single")
-    initial = toy_models()[1].state_dict()
+    with toy_registered() as spec:
+        initial = toy_models(spec)[1].state_dict()
     for key in single:
         assert (single[key] - initial[key]).abs().max() > 1e-3, key  # it did train
         torch.testing.assert_close(ranks[0][key], single[key], rtol=1e-4, atol=1e-5)

@@ -16,12 +16,13 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "python" / "snnrs"
 LAYERS = [
     {"_core"},
-    {"surrogate", "_buffers", "_threads", "data"},
+    {"surrogate", "_buffers", "_threads", "registry"},
     {"_contract", "reference"},
     {"backends"},
     {"ops"},
     {"nn"},
     {"models"},
+    {"data"},
     {"distill", "evaluate", "bench"},
     {"train", "cuda"},
     {"cli", "__main__", ""},  # "": the package's own __init__

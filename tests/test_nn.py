@@ -8,7 +8,7 @@ import torch
 from helpers import oracle, rel_err
 from hypothesis import given
 from hypothesis import strategies as st
-from snnrs import ops
+from snnrs.backends import reference
 from snnrs.nn import IF, LIF, PLIF, MultiStepBatchNorm2d, TimeDistributed
 from torch import nn
 
@@ -126,8 +126,22 @@ def test_reset_returns_the_model_and_reaches_nested_neurons():
     assert all(m.v is None for m in model.modules() if isinstance(m, snnrs.nn.BaseNode))
 
 
-def test_float32_module_matches_float32_oracle():
-    node = LIF(step_mode="m")
-    x = torch.randn(6, 50) * 2
-    s_ref, _ = ops.multistep(x, None, node.params)
-    assert torch.equal(node(x), s_ref)
+@pytest.mark.parametrize("kind", ["if", "lif", "plif"])
+@pytest.mark.parametrize("v_reset", [0.0, None])
+def test_float32_module_matches_the_float64_oracle(kind, v_reset):
+    node = _node(kind, "m", v_reset=v_reset, surrogate="atan")
+    x = torch.randn(6, 50, generator=torch.Generator().manual_seed(3)) * 2
+    spikes = node(x)
+    w = getattr(node, "w", None)
+    leak = torch.sigmoid(w.detach().double()) if w is not None else node.params.leak
+    exact, v_exact = oracle(x.double(), torch.full((50,), v_reset or 0.0, dtype=torch.float64),
+                            node.params, leak)
+    # Where the float64 charge comes within rounding of the threshold, float32 may fire
+    # differently; nowhere else.
+    h = reference.forward(x.double(), torch.full((50,), v_reset or 0.0, dtype=torch.float64),
+                          w if w is None else w.detach().double(), node.params)[2]
+    near = ((h - node.v_threshold).abs() < 1e-4).any(0)
+    assert near.double().mean() < 0.1
+    assert torch.equal(spikes[:, ~near], exact[:, ~near].float())
+    assert spikes.dtype == torch.float32
+    torch.testing.assert_close(node.v[~near].double(), v_exact[~near], rtol=1e-5, atol=1e-5)

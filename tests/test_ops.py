@@ -1,4 +1,4 @@
-"""The ops on every backend against the autograd oracle of snnrs.reference (NEURONS.md).
+"""The ops on every backend against the autograd oracle of snnrs.reference (docs/neurons.md).
 
 The oracle tests take the ``backend`` fixture (conftest): each runs on the pure-PyTorch twins,
 the Rust CPU kernels and, with a GPU, the CUDA kernels.

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from snnrs import models
 from snnrs.distill import RateBackprop, rate_forward
 from snnrs.distill.rate import batch_norm_rate
-from snnrs.models import Head, Spiking, StagedNet
+from snnrs.models import Head, Spiking, StagedNet, Steps
 from snnrs.nn import IF, LIF, PLIF
 from torch import nn
 
@@ -65,8 +65,9 @@ def test_rate_logits_are_exact_with_max_pools_relus_sum_readouts_and_any_neuron(
 
 def one_layer(node: nn.Module, T: int, classes: int = 4) -> StagedNet:
     """Image = the constant input current of one spiking layer; then pool + linear."""
-    return StagedNet(nn.Identity(), Spiking(node, T), [], Head(nn.Linear(3, classes)),
-                     spiking=True, T=T).to(F64)
+    steps = Steps(T)
+    return StagedNet(nn.Identity(), Spiking(node, steps), [], Head(nn.Linear(3, classes)),
+                     steps=steps).to(F64)
 
 
 def node_of(kind: str, params, w: float) -> nn.Module:
@@ -263,7 +264,8 @@ def test_bad_models_and_inputs_raise_clear_errors():
         RateBackprop(models.create("convnet"), grad_scale=0.0)
     with pytest.raises(ValueError, match=r"images \[B, C, H, W\]"):
         RateBackprop(models.create("convnet"))(torch.rand(1, 28, 28))
-    bare = StagedNet(nn.Identity(), LIF(step_mode="m"), [], Head(nn.Linear(3, 2)), spiking=True)
+    bare = StagedNet(nn.Identity(), LIF(step_mode="m"), [], Head(nn.Linear(3, 2)),
+                     steps=Steps(1))
     with pytest.raises(ValueError, match="outside a Spiking layer"):
         RateBackprop(bare)
 

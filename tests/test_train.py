@@ -1,6 +1,7 @@
 """The trainer: configuration sources and validation, checkpoints, exact resume."""
 
 import json
+import os
 
 import pytest
 import torch
@@ -200,3 +201,31 @@ def test_resume_refuses_changed_settings(tmp_path):
                           resume=True).validate()
     with pytest.raises(ValueError, match=r"settings differ.*lr 0.1 -> 0.5"):
         train.train_teacher(changed)
+
+
+def test_atomic_writes_take_the_umask_of_the_moment(tmp_path):
+    from snnrs.train.files import write_text
+
+    old = os.umask(0o077)
+    try:
+        write_text(tmp_path / "private", "x")
+    finally:
+        os.umask(old)
+    write_text(tmp_path / "usual", "x")
+    assert (tmp_path / "private").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "usual").stat().st_mode & 0o777 == 0o666 & ~old
+
+
+def test_every_setting_is_declared_once_and_everything_else_derives_from_it():
+    from snnrs.cli import build_parser
+
+    settings = TrainConfig.settings()
+    assert list(settings) == TrainConfig.keys()
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices
+    for command, parser in (("distill", sub["distill"]), ("teacher", sub["train-teacher"])):
+        dests = {a.dest for a in parser._actions} - {"help", "config", "imports"}
+        assert dests == {n for n, s in settings.items() if command in s.commands}, command
+    eval_dests = {a.dest for a in sub["eval"]._actions} - {"help", "checkpoint", "json"}
+    assert eval_dests == {n for n, s in settings.items() if s.eval_flag}
+    assert TrainConfig.resumable() == {"test_limit", "teacher", "eval_batch_size", "device",
+                                       "out", "resume", "tensorboard", "noise"}

@@ -7,7 +7,7 @@ import math
 import pytest
 import snnrs
 import torch
-from snnrs import _core, ops
+from snnrs import ops
 
 
 @pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.bool, torch.uint8])
@@ -73,7 +73,3 @@ def test_non_tensor_input():
         ops.lif([[1.0, 2.0]])
     with pytest.raises(TypeError, match="v0"):
         ops.lif(torch.randn(3, 2), v0="zero")
-
-
-def test_surrogate_table_agrees_with_the_core():
-    assert dict(_core.surrogates()) == snnrs.surrogate.DEFAULT_ALPHA

@@ -15,20 +15,21 @@ Example:
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.metadata
+import importlib.util
 import json
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 import yaml
 
-from . import bench, data
-from .distill import METHODS
+from . import bench
 from .models import list_models
-from .models.layers import NEURON_KINDS
 from .train import checkpoint, jobs
-from .train.config import AMP_MODES, OPTIMIZERS, TrainConfig
+from .train.config import Setting, TrainConfig
 
 D = TrainConfig()  # the defaults, quoted in the help
 
@@ -65,76 +66,76 @@ def _key_value(text: str) -> tuple[str, Any]:
     return key.replace("-", "_"), yaml.safe_load(value)
 
 
-def _flag(group: argparse._ArgumentGroup, *names: str, **kwargs: Any) -> None:
-    """A flag that sets its field only when given (defaults come from TrainConfig)."""
-    group.add_argument(*names, default=argparse.SUPPRESS, **kwargs)
+def _flag_names(name: str, spec: Setting, default: Any, command: str) -> tuple[str, ...]:
+    if spec.flags is not None:
+        names = spec.flags
+    elif default is True:
+        names = (f"--no-{name.replace('_', '-')}",)
+    else:
+        names = ("--T",) if name == "T" else (f"--{name.replace('_', '-')}",)
+    return (*spec.aliases.get(command, ()), *names)
+
+
+def _help(spec: Setting, default: Any) -> str:
+    text = spec.help
+    if spec.choices is not None:
+        text += f"; one of: {', '.join(spec.choices())}"
+    if default is not None and not isinstance(default, (bool, dict)):
+        text += f" (default {default})"
+    return text
+
+
+def _argument(default: Any, hint: Any, spec: Setting) -> dict[str, Any]:
+    """argparse keywords for a setting of type ``hint`` (a flag sets its field only when
+    given: the defaults come from TrainConfig, then the config files)."""
+    if default is True:
+        return {"action": "store_false"}
+    if default is False:
+        return {"action": "store_true"}
+    if isinstance(default, dict):
+        return {"type": _key_value, "action": "append", "metavar": spec.metavar}
+    kind = next((t for t in get_args(hint) if t is not type(None)), hint)
+    return {"type": kind, "metavar": spec.metavar}
 
 
 def _training_flags(p: argparse.ArgumentParser, command: str) -> None:
-    _flag(p, "--config", metavar="FILE",
-          help="YAML or TOML file of settings (keys as the flags, e.g. batch_size); flags win")
-    g = p.add_argument_group("data")
-    _flag(g, "--dataset", help=f"one of: {', '.join(data.DATASETS)} (default {D.dataset})")
-    _flag(g, "--data-dir", metavar="DIR", help="where the dataset's files are (CIFAR's python "
-          "pickles, an image folder); MNIST is built in")
-    _flag(g, "--train-limit", type=int, metavar="N", help="train on the first N images only")
-    _flag(g, "--test-limit", type=int, metavar="N", help="test on the first N images only")
-    _flag(g, "--no-augment", dest="augment", action="store_false",
-          help="no random crops or flips")
-    g = p.add_argument_group("networks")
-    _flag(g, "--model", help=f"student topology, one of: {', '.join(list_models())} "
-          f"(default {D.model})")
-    _flag(g, "--teacher-model", metavar="MODEL", help="teacher topology (default: --model)")
-    _flag(g, "--T", type=int, help=f"SNN time steps (default {D.T})")
-    _flag(g, "--neuron", help=f"one of: {', '.join(NEURON_KINDS)} (default: the model's)")
-    _flag(g, "--model-opt", dest="model_options", type=_key_value, action="append",
-          metavar="KEY=VALUE", help="a models.create option, e.g. leak=0.5 (repeatable)")
-    if command == "distill":
-        g = p.add_argument_group("distillation")
-        _flag(g, "--method", help=f"one of: {', '.join(METHODS)} (default {D.method})")
-        _flag(g, "--method-opt", dest="method_options", type=_key_value, action="append",
-              metavar="KEY=VALUE", help="a method option, e.g. alpha=0.5 (repeatable)")
-        _flag(g, "--teacher", metavar="CKPT", help="a trained teacher's checkpoint (from "
-              "train-teacher or an earlier distill run); default: train one")
-        _flag(g, "--no-init-from-teacher", dest="init_from_teacher", action="store_false",
-              help="start the student from random weights, not the teacher's (needed when "
-              "their topologies differ)")
-        _flag(g, "--no-baseline", dest="baseline", action="store_false",
-              help="skip the plain SNN baseline")
-    g = p.add_argument_group("optimisation")
-    if command == "distill":
-        _flag(g, "--epochs", type=int, help=f"student and baseline epochs (default {D.epochs})")
-        _flag(g, "--teacher-epochs", type=int, metavar="N",
-              help=f"teacher epochs (default {D.teacher_epochs})")
-    else:
-        _flag(g, "--epochs", "--teacher-epochs", dest="teacher_epochs", type=int,
-              help=f"teacher epochs (default {D.teacher_epochs})")
-    _flag(g, "--batch-size", type=int, help=f"global batch, split across processes "
-          f"(default {D.batch_size})")
-    _flag(g, "--eval-batch-size", type=int, metavar="N",
-          help=f"batch for testing (default {D.eval_batch_size})")
-    _flag(g, "--optimizer", help=f"one of: {', '.join(OPTIMIZERS)} (default {D.optimizer})")
-    _flag(g, "--lr", type=float, help=f"peak learning rate (default {D.lr})")
-    _flag(g, "--momentum", type=float, help=f"SGD momentum (default {D.momentum})")
-    _flag(g, "--weight-decay", type=float, help=f"default {D.weight_decay}")
-    _flag(g, "--warmup-epochs", type=float, metavar="E",
-          help=f"linear warm-up before the cosine decay (default {D.warmup_epochs})")
-    _flag(g, "--clip-grad", type=float, metavar="NORM", help="clip the gradient norm "
-          "(default: no clipping)")
-    _flag(g, "--ema", type=float, metavar="DECAY", help="evaluate an exponential moving "
-          "average of the weights, e.g. 0.999 (default: none)")
-    _flag(g, "--amp", help=f"one of: {', '.join(AMP_MODES)}; auto is bf16 on CUDA, off on "
-          "the CPU")
-    _flag(g, "--sync-bn", action="store_true", help="SyncBatchNorm across GPUs")
-    g = p.add_argument_group("running")
-    _flag(g, "--device", help="auto (default), cpu, cuda or cuda:N")
-    _flag(g, "--seed", type=int, help=f"default {D.seed}")
-    _flag(g, "--out", metavar="DIR", help=f"run folder (default runs/{command})")
-    _flag(g, "--resume", action="store_true", help="continue the run in --out from its "
-          "checkpoints (its config.yaml is the base configuration)")
-    _flag(g, "--tensorboard", action="store_true", help="also log to DIR/tensorboard")
-    _flag(g, "--no-noise", dest="noise", action="store_false",
-          help="skip the accuracy-under-noise evaluation")
+    """The flags of ``command`` (``distill`` or ``teacher``), one per declared setting."""
+    p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                   help="YAML or TOML file of settings (keys as the flags, e.g. batch_size); "
+                   "flags win")
+    p.add_argument("--import", dest="imports", metavar="MODULE", action="append",
+                   default=argparse.SUPPRESS,
+                   help="a module or .py file that registers models, methods, datasets or "
+                   "neuron kinds (repeatable; installed snnrs.plugins entry points load "
+                   "always)")
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    hints = get_type_hints(TrainConfig)
+    for name, spec in TrainConfig.settings().items():
+        if command not in spec.commands or spec.flags == ():
+            continue
+        default = getattr(D, name)
+        group = groups.setdefault(spec.group, p.add_argument_group(spec.group))
+        group.add_argument(*_flag_names(name, spec, default, command), dest=name,
+                           default=argparse.SUPPRESS, help=_help(spec, default),
+                           **_argument(default, hints[name], spec))
+
+
+#: How ``snnrs eval`` reads a setting differently from training: default and help.
+EVAL_OVERRIDES = {"T": (None, "time steps to run the SNN for (default: the trained T)"),
+                  "data_dir": (None, "the dataset's files (default: the training run's)"),
+                  "seed": (0, "seed of the noise")}
+
+
+def _eval_flags(p: argparse.ArgumentParser) -> None:
+    """The training settings ``snnrs eval`` also takes (``Setting.eval_flag``)."""
+    hints = get_type_hints(TrainConfig)
+    for name, spec in TrainConfig.settings().items():
+        if spec.eval_flag is None:
+            continue
+        default, text = EVAL_OVERRIDES.get(name, (getattr(D, name), None))
+        keywords = _argument(default, hints[name], spec)
+        p.add_argument(spec.eval_flag, dest=name, default=default,
+                       help=text or _help(spec, default), **keywords)
 
 
 def _wrap(text: str) -> str:
@@ -166,15 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "checkpoint's network on its dataset's test split."),
                        epilog=EVAL_EXAMPLES, formatter_class=fmt)
     p.add_argument("checkpoint", help="a checkpoint written by distill or train-teacher")
-    p.add_argument("--data-dir", metavar="DIR", help="the dataset's files (default: the "
-                   "training run's)")
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    p.add_argument("--batch-size", type=int, default=D.eval_batch_size)
-    p.add_argument("--T", type=int, help="time steps to run the SNN for (default: trained T)")
-    p.add_argument("--no-noise", dest="noise", action="store_false",
-                   help="skip the accuracy-under-noise evaluation")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
-    p.add_argument("--test-limit", type=int, metavar="N", help="the first N test images only")
+    _eval_flags(p)
     p.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
     p = sub.add_parser("bench", help="the neuron-op benchmark",
                        description=_wrap("Time LIF forward + backward on x [T, N]: snnrs "
@@ -191,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def training_config(args: argparse.Namespace, command: str) -> TrainConfig:
     """Defaults < the resumed run's config.yaml < --config < flags."""
-    flags = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
+    flags = {k: v for k, v in vars(args).items() if k not in ("command", "config", "imports")}
     for key in ("model_options", "method_options"):
         if key in flags:
             flags[key] = dict(flags[key])
@@ -233,7 +226,7 @@ def run_command(args: argparse.Namespace) -> int:
     elif args.command == "eval":
         result = jobs.evaluate_checkpoint(
             args.checkpoint, data_dir=args.data_dir, device=args.device,
-            batch_size=args.batch_size, T=args.T, noise=args.noise, seed=args.seed,
+            batch_size=args.eval_batch_size, T=args.T, noise=args.noise, seed=args.seed,
             test_limit=args.test_limit)
         _print_eval(result)
         if args.json:
@@ -248,8 +241,42 @@ def run_command(args: argparse.Namespace) -> int:
     return 0
 
 
+PLUGIN_GROUP = "snnrs.plugins"
+"""The entry-point group of installed packages that register models, methods, datasets or
+neuron kinds: each entry point names a module, imported when ``snnrs`` starts."""
+
+
+def load_extensions(argv: list[str]) -> None:
+    """Imports what registers extensions before the parser lists the registries: every
+    installed ``snnrs.plugins`` entry point, then each ``--import MODULE_OR_FILE`` of ``argv``."""
+    for entry in importlib.metadata.entry_points(group=PLUGIN_GROUP):
+        entry.load()
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--import", dest="imports", action="append", default=[])
+    for name in pre.parse_known_args(argv)[0].imports:
+        path = Path(name)
+        if path.suffix == ".py":
+            if not path.is_file():
+                raise FileNotFoundError(f"--import {name}: no such file")
+            loaded = sys.modules.get(path.stem)
+            if loaded is not None and getattr(loaded, "__file__", None) == str(path.resolve()):
+                continue  # imported already (registering twice would be refused)
+            spec = importlib.util.spec_from_file_location(path.stem, path.resolve())
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[path.stem] = module
+            spec.loader.exec_module(module)
+        else:
+            importlib.import_module(name)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs ``snnrs`` with ``argv`` (default: the command line); returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        load_extensions(argv)
+    except (ImportError, FileNotFoundError) as e:
+        print(f"snnrs: error: {e}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -288,7 +288,7 @@ class RateOutput(NamedTuple):
 def rate(x_seq: Tensor, v0: "Tensor | float | None", p: NeuronParams,
          w: Tensor | None = None) -> RateOutput:
     """Rate-mode spike pass (no gradient): spikes ``[T, *]``, then ``v_T``, ``rate`` and
-    ``eligibility`` (each ``[*]``); see NEURONS.md, rate-based mode."""
+    ``eligibility`` (each ``[*]``); see docs/neurons.md, rate-based mode."""
     x_seq, v0 = check_input(x_seq, v0, 0.0 if p.v_reset is None else p.v_reset)
     if w is not None:
         w = _check_w(w, x_seq)

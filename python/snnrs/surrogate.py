@@ -1,4 +1,4 @@
-"""Surrogate gradients: the stand-in for ``dS/dH`` in the backward pass (NEURONS.md).
+"""Surrogate gradients: the stand-in for ``dS/dH`` in the backward pass (docs/neurons.md).
 
 Each is a function ``sg(u)`` of ``u = H - v_threshold`` with one parameter ``alpha``:
 
@@ -20,13 +20,10 @@ import math
 import torch
 from torch import Tensor
 
-DEFAULT_ALPHA: dict[str, float] = {
-    "sigmoid": 4.0,
-    "atan": 2.0,
-    "triangle": 1.0,
-    "rectangle": 1.0,
-    "fast_sigmoid": 25.0,
-}
+from . import _core
+
+DEFAULT_ALPHA: dict[str, float] = dict(_core.surrogates())
+"""Each surrogate's default ``alpha``, as the Rust core defines them (one source)."""
 NAMES: tuple[str, ...] = tuple(DEFAULT_ALPHA)
 
 
@@ -47,20 +44,29 @@ def resolve(surrogate: str, alpha: float | None) -> tuple[str, float]:
     return surrogate, alpha
 
 
+def _sigmoid(u: Tensor, a: float) -> Tensor:
+    s = torch.sigmoid(a * u)
+    return a * s * (1 - s)
+
+
+_GRADS = {
+    "sigmoid": _sigmoid,
+    "atan": lambda u, a: (a / 2) / (1 + (math.pi / 2 * a * u) ** 2),
+    "triangle": lambda u, a: torch.clamp(a - u.abs(), min=0) / (a * a),
+    "rectangle": lambda u, a: (u.abs() < a / 2).to(u.dtype) / a,
+    "fast_sigmoid": lambda u, a: 1 / (1 + a * u.abs()) ** 2,
+}
+assert set(_GRADS) == set(NAMES), "every surrogate of the Rust core needs its formula here"
+
+
 def grad(u: Tensor, surrogate: str, alpha: float) -> Tensor:
     """``sg(u)`` elementwise, in ``u``'s dtype."""
-    if surrogate == "sigmoid":
-        s = torch.sigmoid(alpha * u)
-        return alpha * s * (1 - s)
-    if surrogate == "atan":
-        return (alpha / 2) / (1 + (math.pi / 2 * alpha * u) ** 2)
-    if surrogate == "triangle":
-        return torch.clamp(alpha - u.abs(), min=0) / (alpha * alpha)
-    if surrogate == "rectangle":
-        return (u.abs() < alpha / 2).to(u.dtype) / alpha
-    if surrogate == "fast_sigmoid":
-        return 1 / (1 + alpha * u.abs()) ** 2
-    raise ValueError(f"unknown surrogate {surrogate!r}; expected one of {', '.join(NAMES)}")
+    try:
+        formula = _GRADS[surrogate]
+    except KeyError:
+        raise ValueError(f"unknown surrogate {surrogate!r}; expected one of "
+                         f"{', '.join(NAMES)}") from None
+    return formula(u, alpha)
 
 
 class _Heaviside(torch.autograd.Function):

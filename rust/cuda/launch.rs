@@ -48,7 +48,7 @@ fn addr(b: Option<RawBuf>) -> u64 {
     b.map_or(0, |b| b.addr)
 }
 
-/// Spikes, charges and final state (NEURONS.md forward).
+/// Spikes, charges and final state (docs/neurons.md forward).
 pub fn forward(
     dtype: Dtype,
     p: &NeuronParams,
@@ -81,7 +81,7 @@ pub fn forward(
     Ok(Launched { kernel, blocks })
 }
 
-/// BPTT from the saved charges (NEURONS.md backward); with `v0`, per-block `dL/d(leak)` sums in
+/// BPTT from the saved charges (docs/neurons.md backward); with `v0`, per-block `dL/d(leak)` sums in
 /// `partials`, which needs [`max_grid`]`(N)` elements.
 pub fn backward(
     dtype: Dtype,
@@ -124,7 +124,7 @@ pub fn backward(
     Ok(Launched { kernel, blocks })
 }
 
-/// Rate-mode spike pass (NEURONS.md rate-based mode).
+/// Rate-mode spike pass (docs/neurons.md rate-based mode).
 pub fn rate_forward(
     dtype: Dtype,
     p: &NeuronParams,

@@ -1,6 +1,6 @@
 // snnrs CUDA kernels: IF / LIF / PLIF forward, BPTT backward and rate-mode forward.
 //
-// These are line-for-line twins of the CPU kernels in rust/neuron.rs (the math is NEURONS.md's):
+// These are line-for-line twins of the CPU kernels in rust/neuron.rs (the math is docs/neurons.md's):
 // same `Consts`, same charge / reset / reset-derivative expressions in the same order, the same
 // surrogate formulas as rust/surrogate.rs. Compiled by NVRTC (rust/cuda/nvrtc.rs) with
 // `--fmad=false`, so float32 rounds exactly as the CPU kernels do (only `expf` in the sigmoid

@@ -9,7 +9,7 @@ split's per-channel mean and std.
 Example:
     >>> from snnrs import data
     >>> splits = data.load("mnist", seed=0)
-    >>> aug, norm = data.default_augment(splits.name), data.Normalize(splits.mean, splits.std)
+    >>> aug, norm = data.default_augment(splits.name), data.Normalize(*data.normalization(splits))
     >>> for images, labels in data.batches(splits.train, 64, shuffle=True, epoch=0):
     ...     x = norm(aug(data.to_float(images)))           # [64, 1, 28, 28] float32
     ...     break
@@ -17,7 +17,8 @@ Example:
     (torch.Size([64, 1, 28, 28]), torch.Size([64]), 63)
 """
 
-from .datasets import DATASETS, load
+from . import builtin  # noqa: F401  (registers mnist, cifar10, cifar100 and folder)
+from .datasets import DATASETS, Dataset, default_augment, load, normalization, register_dataset
 from .loader import batches, num_batches, shard_indices
 from .noise import gaussian_noise, salt_and_pepper
 from .sets import DataSplits, ImageSet
@@ -25,7 +26,6 @@ from .transforms import (
     Augment,
     Normalize,
     cutout,
-    default_augment,
     random_crop,
     random_flip,
     to_float,
@@ -35,6 +35,7 @@ __all__ = [
     "DATASETS",
     "Augment",
     "DataSplits",
+    "Dataset",
     "ImageSet",
     "Normalize",
     "batches",
@@ -42,9 +43,11 @@ __all__ = [
     "default_augment",
     "gaussian_noise",
     "load",
+    "normalization",
     "num_batches",
     "random_crop",
     "random_flip",
+    "register_dataset",
     "salt_and_pepper",
     "shard_indices",
     "to_float",

@@ -1,49 +1,129 @@
-"""``load(name, data_dir, seed)``: one entry point for every dataset snnrs can train on.
+"""The dataset registry: ``load(name, data_dir, seed)`` for every dataset snnrs can train on.
+
+A dataset registers its loader, its default augmentation and its normalisation together, with
+:func:`register_dataset`; a new one is one file and one decorator. The loader takes the data
+folder (None when the data ships with a package), the seed (for datasets split on the fly) and
+its own keyword options, and returns a :class:`DataSplits`.
 
 Example:
     >>> from snnrs import data
-    >>> data.DATASETS
-    ('mnist', 'cifar10', 'cifar100', 'folder')
+    >>> list(data.DATASETS)
+    ['mnist', 'cifar10', 'cifar100', 'folder']
     >>> splits = data.load("mnist", seed=1)
     >>> len(splits.train), len(splits.test), splits.num_classes, splits.in_channels
     (4000, 1000, 10, 1)
+    >>> data.default_augment("mnist")
+    Augment(crop_padding=2, flip=False, cutout=0)
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
+from ..registry import Registry, check_options
 from ._checks import check_int
-from .cifar import load_cifar10, load_cifar100
-from .folder import load_folder
-from .mnist import load_mnist
 from .sets import DataSplits
+from .transforms import Augment, Normalize
 
-DATASETS = ("mnist", "cifar10", "cifar100", "folder")
+Loader = Callable[..., DataSplits]
 
 
-def load(name: str, data_dir: str | os.PathLike | None = None, seed: int = 0, *,
-         image_size: tuple[int, int] | None = None) -> DataSplits:
+@dataclass(frozen=True)
+class Dataset:
+    """A registered dataset.
+
+    Attributes:
+        loader: ``loader(data_dir, seed, **options) -> DataSplits``.
+        augment: :class:`Augment`'s arguments for training on it.
+        normalize: per-channel ``(mean, std)`` for images in ``[0, 1]``, or None for the train
+            split's own statistics.
+        needs_dir: whether it is read from ``data_dir`` (False: it ships with a package).
+    """
+
+    loader: Loader
+    augment: Mapping[str, Any]
+    normalize: tuple[tuple[float, ...], tuple[float, ...]] | None
+    needs_dir: bool
+
+
+DATASETS: Registry[Dataset] = Registry("dataset")
+"""Every registered dataset by name, in registration order."""
+
+
+def register_dataset(name: str, *, augment: Mapping[str, Any],
+                     normalize: tuple[Sequence[float], Sequence[float]] | None = None,
+                     needs_dir: bool = True) -> Callable[[Loader], Loader]:
+    """Registers the decorated loader as dataset ``name``, with the :class:`Augment` arguments
+    it trains with and its normalisation (None: the train split's mean and std). Both are
+    checked now, not at the first epoch.
+
+    Example:
+        >>> import torch
+        >>> from snnrs.data import DataSplits, ImageSet
+        >>> @register_dataset("blank", augment={"crop_padding": 0, "flip": False},
+        ...                   needs_dir=False)
+        ... def blank(data_dir, seed, size: int = 4):
+        ...     images = torch.zeros(2, 1, size, size, dtype=torch.uint8)
+        ...     split = ImageSet(images, torch.tensor([0, 1]))
+        ...     return DataSplits("blank", split, split, ("a", "b"))
+        >>> load("blank", size=2).image_size
+        (2, 2)
+        >>> _ = DATASETS.unregister("blank")
+    """
+    Augment(**augment)
+    if normalize is not None:
+        mean, std = (tuple(float(v) for v in values) for values in normalize)
+        Normalize(mean, std)
+        normalize = (mean, std)
+
+    def add(loader: Loader) -> Loader:
+        DATASETS.register(name, Dataset(loader, MappingProxyType(dict(augment)), normalize,
+                                        bool(needs_dir)))
+        return loader
+
+    return add
+
+
+def load(name: str, data_dir: str | os.PathLike | None = None, seed: int = 0,
+         **options: Any) -> DataSplits:
     """Loads dataset ``name`` as uint8 image tensors.
 
     Args:
         name: one of :data:`DATASETS`.
-        data_dir: where CIFAR or the image folder lies; ignored for ``"mnist"`` (embedded).
-        seed: the train/test split of ``"mnist"``; the other datasets come split already.
-        image_size: ``(H, W)`` to resize a ``"folder"`` dataset to (only there).
+        data_dir: where its files are; ignored by datasets that ship with a package (MNIST).
+        seed: the train/test split of datasets split on the fly (MNIST).
+        **options: the loader's own options, e.g. ``image_size=(H, W)`` for ``"folder"``.
 
     Returns:
         :class:`DataSplits`; images ``[N, C, H, W]`` uint8, labels ``[N]`` int64.
     """
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    entry = DATASETS[name]
     seed = check_int("seed", seed, 0, 2**63 - 1)
-    if image_size is not None and name != "folder":
-        raise ValueError(f"image_size applies only to the 'folder' dataset, not {name!r}")
-    if name == "mnist":
-        return load_mnist(seed)
-    if data_dir is None:
+    check_options(f"dataset {name}", entry.loader, options, reserved=("data_dir", "seed"))
+    if entry.needs_dir and data_dir is None:
         raise ValueError(f"dataset {name!r} is read from disk: pass its folder (--data-dir)")
-    if name == "folder":
-        return load_folder(data_dir, image_size)
-    return load_cifar10(data_dir) if name == "cifar10" else load_cifar100(data_dir)
+    return entry.loader(None if data_dir is None else Path(data_dir), seed, **options)
+
+
+def default_augment(name: str) -> Augment:
+    """The augmentation dataset ``name`` registered.
+
+    Example:
+        >>> default_augment("cifar10")
+        Augment(crop_padding=4, flip=True, cutout=0)
+    """
+    return Augment(**DATASETS[name].augment)
+
+
+def normalization(splits: DataSplits) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The per-channel ``(mean, std)`` to normalise ``splits`` with: its dataset's registered
+    constants, else the train split's statistics (also for datasets not in the registry)."""
+    entry = DATASETS.get(splits.name)
+    if entry is not None and entry.normalize is not None:
+        return entry.normalize
+    return splits.mean, splits.std

@@ -7,9 +7,7 @@ data back to the CPU.
 Example:
     >>> from snnrs import data
     >>> x = data.to_float(torch.full((2, 3, 8, 8), 255, dtype=torch.uint8))
-    >>> aug = data.default_augment("cifar10")
-    >>> aug
-    Augment(crop_padding=4, flip=True, cutout=0)
+    >>> aug = data.Augment(crop_padding=4, flip=True)
     >>> aug(x).shape, bool(aug.eval()(x).equal(x))
     (torch.Size([2, 3, 8, 8]), True)
     >>> data.Normalize((0.5,) * 3, (0.25,) * 3)(x)[0, :, 0, 0]
@@ -110,21 +108,6 @@ class Augment(nn.Module):
 
     def extra_repr(self) -> str:
         return f"crop_padding={self.crop_padding}, flip={self.flip}, cutout={self.cutout}"
-
-
-_DEFAULT_AUGMENT = {
-    "mnist": {"crop_padding": 2, "flip": False},  # a mirrored digit is another symbol
-    "cifar10": {"crop_padding": 4, "flip": True},
-    "cifar100": {"crop_padding": 4, "flip": True},
-    "folder": {"crop_padding": 0, "flip": True},
-}
-
-
-def default_augment(name: str) -> Augment:
-    """The usual augmentation for dataset ``name`` (one of ``snnrs.data.DATASETS``)."""
-    if name not in _DEFAULT_AUGMENT:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(_DEFAULT_AUGMENT)}")
-    return Augment(**_DEFAULT_AUGMENT[name])
 
 
 class Normalize(nn.Module):

@@ -1,5 +1,5 @@
-"""Distillation for spiking students with ANN teachers: losses and method objects (METHODS.md
-1-3 and 5) and rate-based backpropagation (METHODS.md 4).
+"""Distillation for spiking students with ANN teachers: losses and method objects and
+rate-based backpropagation (docs/methods.md).
 
 Example:
     >>> from snnrs import distill
@@ -8,19 +8,12 @@ Example:
     True
 """
 
+from . import methods  # noqa: F401  (registers the built-in methods first, hybrid after them)
+from .base import METHODS, Method, check_method_options, create_method, register_method
 from .hybrid import HybridBlockwise, hybrid_adapter
 from .joint import JointASNNLoss, masked_feature_loss
 from .losses import KD, NLD, FeatureKD, kd_loss, nld_noise, soft_cross_entropy
-from .methods import (
-    METHODS,
-    SAMDNLD,
-    FeatureDistillation,
-    JointASNN,
-    Method,
-    Plain,
-    ResponseKD,
-    create_method,
-)
+from .methods import SAMDNLD, FeatureDistillation, JointASNN, Plain, ResponseKD
 from .rate import RateBackprop, RatePass, rate_forward, scale_grad
 from .samd import SAMD, cam, grad_cam, normalize_map, samd_loss, student_map
 from .schedule import HybridScheduler, default_weights
@@ -43,6 +36,7 @@ __all__ = [
     "RatePass",
     "ResponseKD",
     "cam",
+    "check_method_options",
     "create_method",
     "default_weights",
     "grad_cam",
@@ -52,6 +46,7 @@ __all__ = [
     "nld_noise",
     "normalize_map",
     "rate_forward",
+    "register_method",
     "samd_loss",
     "scale_grad",
     "soft_cross_entropy",

@@ -1,4 +1,4 @@
-"""Hybrid block-wise replacement (Yang et al., CVPR 2025; METHODS.md section 5).
+"""Hybrid block-wise replacement (Yang et al., CVPR 2025; docs/methods.md, `hybrid`).
 
 Student SNN and teacher ANN share ``N`` stages. Hybrid ``M_i`` (``i = 1 .. N-1``) runs the
 student's stages ``1..i``, averages the output over time into a rate ``r_i``, adapts it with
@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models.network import StagedNet
+from .base import Method, register_method, stage_channels
 from .losses import KD
-from .methods import Method, _stage_channels
 from .rate import check_spiking_net, default_grad_scale, rate_forward, scale_grad
 from .schedule import HybridScheduler, ScheduleFn
 
@@ -49,6 +49,7 @@ def hybrid_adapter(student_channels: int, teacher_channels: int) -> nn.Sequentia
     return nn.Sequential(conv, nn.BatchNorm2d(teacher_channels))
 
 
+@register_method("hybrid")
 class HybridBlockwise(Method):
     """``hybrid``: hybrid block-wise replacement, trained by rate-based backprop or by BPTT.
 
@@ -87,6 +88,8 @@ class HybridBlockwise(Method):
         >>> out["loss"].backward()
     """
 
+    find_unused_parameters = True  # a block's adapter sits out until its turn comes
+
     def __init__(
         self, student: StagedNet, teacher: StagedNet, schedule: str | ScheduleFn = "all",
         backprop: str = "rate", weights: Sequence[float] | None = None,
@@ -111,10 +114,11 @@ class HybridBlockwise(Method):
         self.scheduler = HybridScheduler(n - 1, schedule, weights, ramp_epochs)
         self.weights = self.scheduler.base_weights
         self.backprop, self.grad_scale, self.ce_weight = backprop, grad_scale, float(ce_weight)
+        self.rate_backprop = backprop == "rate"  # decided once, not in every forward
         self.kd = KD(temperature)
         like = next(student.parameters())
         self.phis = nn.ModuleList(
-            hybrid_adapter(_stage_channels(student, i), _stage_channels(teacher, i))
+            hybrid_adapter(stage_channels(student, i), stage_channels(teacher, i))
             for i in range(n - 1)).to(device=like.device, dtype=like.dtype)
 
     def start_epoch(self, epoch: int, epochs: int) -> None:
@@ -131,7 +135,7 @@ class HybridBlockwise(Method):
 
     def _student(self, images: Tensor) -> tuple[Tensor, list[Tensor], bool]:
         """Logits, stage rates ``r_i`` and whether they came from the rate pass."""
-        if self.backprop == "rate" and torch.is_grad_enabled():
+        if self.rate_backprop and torch.is_grad_enabled():
             out = rate_forward(self.student, images)
             return out.logits, out.stages, True
         out = self.student.forward_features(images)

@@ -42,7 +42,7 @@ class JointASNNLoss(nn.Module):
     - ``ann_snn_kd``: ``sum_{i=0..3} KD(s_i, a_i)``;
     - ``feature``: :func:`masked_feature_loss` summed over the four feature pairs.
 
-    KD is the soft cross-entropy times ``tau^2`` (:func:`soft_cross_entropy`), as METHODS.md
+    KD is the soft cross-entropy times ``tau^2`` (:func:`soft_cross_entropy`), as docs/methods.md
     says; it exceeds the KL form by the (detached) target's entropy, a constant with no gradient.
     Every target is detached: ``a_0`` in the self-distillation, the ANN side in the ANN-to-SNN
     KD and in the feature loss. The ANN outputs therefore receive gradients only from their

@@ -60,7 +60,7 @@ class KD(nn.Module):
     """Response (logit) distillation, :func:`kd_loss` as a module.
 
     Args:
-        temperature: ``tau_kd`` (METHODS.md section 1: 4).
+        temperature: ``tau_kd`` (4 in KDSNN; docs/methods.md).
 
     Shape:
         ``student_logits``, ``teacher_logits``: ``(B, classes)`` -> scalar.
@@ -95,7 +95,7 @@ class FeatureKD(nn.Module):
     Args:
         student_channels: channels ``C_S`` of the student's feature map.
         teacher_channels: channels ``C_A`` of the teacher's feature map.
-        weight: ``b`` (METHODS.md section 1: 1.0).
+        weight: ``b`` (1.0 in KDSNN; docs/methods.md).
 
     Shape:
         ``student``: ``(T, B, C_S, H, W)`` or ``(B, C_S, H, W)``;
@@ -206,6 +206,7 @@ class NLD(nn.Module):
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.variant = _check_variant(variant)
+        self.paper = variant == "paper"  # decided once, not in every forward
         self.temperature = _check_positive("temperature", temperature)
         if not 0.0 < noise < 1.0:
             raise ValueError(f"noise must lie in (0, 1), got {noise}")
@@ -216,7 +217,7 @@ class NLD(nn.Module):
         _check_logits(student_logits, teacher_logits)
         eps = nld_noise(student_logits, self.variant, self.generator)
         tau, c = self.temperature, self.noise
-        if self.variant == "paper":
+        if self.paper:
             return kd_loss(student_logits + c * eps, teacher_logits, tau)
         # log q as a log-sum-exp of the two weighted log-probabilities: no underflow to log(0).
         log_q = torch.logaddexp(F.log_softmax(student_logits / tau, dim=1) + math.log1p(-c),

@@ -1,9 +1,6 @@
-"""The distillation methods a training loop drives: one object per method.
-
-A method holds the student (and the teacher, when it has one) and any modules of its own (a
-feature regressor). Called on a batch, it returns ``{"loss": total, <part>: value, ...}``, every
-value a scalar tensor, the parts unweighted; :meth:`Method.parameters_to_train` says what the
-optimiser updates. Teachers run in ``eval()`` under ``no_grad`` and are never trained.
+"""The built-in distillation methods: ``none``, ``kd``, ``feature-kd``, ``samd-nld`` and
+``joint-asnn`` (``hybrid`` lives in :mod:`snnrs.distill.hybrid`). Each registers itself with
+:func:`~snnrs.distill.base.register_method`; teachers run in ``eval()`` under ``no_grad``.
 
 Example:
     >>> from snnrs import models
@@ -19,59 +16,23 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models.joint import JointNet, set_mode
 from ..models.network import StagedNet
+from .base import Method, register_method, stage_channels
 from .joint import JointASNNLoss
 from .losses import KD, NLD, FeatureKD
 from .samd import SAMD
-
-
-class Method(nn.Module):
-    """Base of the methods: the student, an optional frozen teacher, and the loss parts.
-    Subclasses define ``forward(images [B, C, H, W], labels [B]) -> {"loss": ..., parts...}``.
-
-    The teacher is kept out of ``self``'s modules (so ``parameters()``, ``state_dict()`` and
-    ``train()`` never touch it) and is put in ``eval()`` with its parameters frozen.
-    """
-
-    needs_teacher = True
-
-    def __init__(self, student: nn.Module, teacher: nn.Module | None = None) -> None:
-        super().__init__()
-        if self.needs_teacher and teacher is None:
-            raise ValueError(f"method {type(self).__name__} needs a teacher network")
-        self.student = student
-        self._teacher = [teacher.eval().requires_grad_(False)] if teacher is not None else []
-
-    @property
-    def teacher(self) -> nn.Module | None:
-        return self._teacher[0] if self._teacher else None
-
-    def train(self, mode: bool = True) -> Method:
-        super().train(mode)
-        if self.teacher is not None:
-            self.teacher.eval()
-        return self
-
-    def parameters_to_train(self) -> list[nn.Parameter]:
-        """Everything the optimiser updates: the student's and the method's own parameters."""
-        return [p for p in self.parameters() if p.requires_grad]
-
-    def start_epoch(self, epoch: int, epochs: int) -> None:
-        """Called by the trainer before epoch ``epoch`` (0-based) of ``epochs``; methods with a
-        schedule (the hybrid block-wise scheduler) update themselves here."""
 
 
 def _ce(logits: Tensor, labels: Tensor) -> Tensor:
     return F.cross_entropy(logits, labels)
 
 
+@register_method("none")
 class Plain(Method):
     """``none``: the plain SNN baseline, cross-entropy only."""
 
@@ -82,6 +43,7 @@ class Plain(Method):
         return {"loss": ce, "ce": ce}
 
 
+@register_method("kd")
 class ResponseKD(Method):
     """``kd`` (KDSNN): ``(1 - alpha) * CE(z_S, y) + alpha * KD(z_S, z_A)``; ``tau_kd = 4``,
     ``alpha = 0.9``."""
@@ -101,13 +63,7 @@ class ResponseKD(Method):
         return {"loss": (1 - self.alpha) * ce + self.alpha * kd, "ce": ce, "kd": kd}
 
 
-def _stage_channels(net: StagedNet, stage: int) -> int:
-    convs = [m for m in net.stages[stage].modules() if hasattr(m, "out_channels")]
-    if not convs:
-        raise ValueError(f"stage {stage} of the network has no conv to read its width from")
-    return convs[-1].out_channels
-
-
+@register_method("feature-kd")
 class FeatureDistillation(Method):
     """``feature-kd`` (KDSNN): ``CE(z_S, y) + weight * MSE(rho(F_S), F_A)`` at one stage (the
     last by default; ``F_S`` averaged over T), ``rho`` a 1x1 conv + BN regressor trained with
@@ -117,8 +73,8 @@ class FeatureDistillation(Method):
                  stage: int = -1) -> None:
         super().__init__(student, teacher)
         self.stage = stage % len(student.stages)
-        self.feature_kd = FeatureKD(_stage_channels(student, self.stage),
-                                    _stage_channels(teacher, self.stage), weight)
+        self.feature_kd = FeatureKD(stage_channels(student, self.stage),
+                                    stage_channels(teacher, self.stage), weight)
 
     def forward(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
         out = self.student.forward_features(images)
@@ -129,6 +85,7 @@ class FeatureDistillation(Method):
         return {"loss": ce + feat, "ce": ce, "feature": feat}
 
 
+@register_method("samd-nld")
 class SAMDNLD(Method):
     """``samd-nld`` (Liu et al., AAAI 2026): ``CE + w_samd * SAMD + w_nld * NLD`` on the last
     stage and the logits; ``variant`` picks the paper's or the reference code's form of both."""
@@ -145,7 +102,7 @@ class SAMDNLD(Method):
     def _teacher_map_inputs(self, images: Tensor) -> tuple[Tensor, Tensor]:
         with torch.no_grad():
             feats = self.teacher.forward_features(images).stages[-1]
-        if self.samd.cam == "cam":
+        if not self.samd.gradcam:
             with torch.no_grad():
                 return feats, self.teacher.head(feats)
         f = feats.detach().requires_grad_()
@@ -161,6 +118,7 @@ class SAMDNLD(Method):
         return {"loss": loss, "ce": ce, "samd": samd, "nld": nld}
 
 
+@register_method("joint-asnn")
 class JointASNN(Method):
     """``joint-asnn`` (Guo et al., 2023): one :class:`~snnrs.models.JointNet` trained in both
     modes; the ANN pass, then the SNN pass, then :class:`JointASNNLoss`. The network is left in
@@ -168,13 +126,14 @@ class JointASNN(Method):
 
     needs_teacher = False
 
-    def __init__(self, student: JointNet, teacher: None = None, **loss_options) -> None:
+    def __init__(self, student: JointNet, teacher: None = None, alpha: float = 0.1,
+                 beta: float = 1e-6, temperature: float = 3.0) -> None:
         if not isinstance(student, JointNet):
             raise ValueError("joint-asnn trains a JointNet, e.g. models.create('joint_resnet18')")
         if teacher is not None:
             raise ValueError("joint-asnn trains one network in both modes; it takes no teacher")
         super().__init__(student)
-        self.loss = JointASNNLoss(**loss_options)
+        self.loss = JointASNNLoss(alpha, beta, temperature)
 
     def forward(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
         try:
@@ -183,30 +142,3 @@ class JointASNN(Method):
             set_mode(self.student, "snn")
         snn = self.student.forward_branches(images)
         return self.loss.components(ann, snn, labels)
-
-
-def _hybrid(student: nn.Module, teacher: nn.Module | None = None, **options) -> Method:
-    """``hybrid``: :class:`~snnrs.distill.hybrid.HybridBlockwise`, imported on use because it
-    subclasses :class:`Method`."""
-    from .hybrid import HybridBlockwise
-
-    return HybridBlockwise(student, teacher, **options)
-
-
-METHODS: dict[str, Callable[..., Method]] = {
-    "none": Plain,
-    "kd": ResponseKD,
-    "feature-kd": FeatureDistillation,
-    "samd-nld": SAMDNLD,
-    "joint-asnn": JointASNN,
-    "hybrid": _hybrid,
-}
-
-
-def create_method(name: str, student: nn.Module, teacher: nn.Module | None = None,
-                  **options) -> Method:
-    """The method ``name`` (one of :data:`METHODS`) over ``student`` and ``teacher``; options go
-    to its constructor (weights, temperatures, variants)."""
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
-    return METHODS[name](student, teacher, **options)

@@ -1,9 +1,9 @@
-"""Rate-based backpropagation (Yu et al., NeurIPS 2024; METHODS.md section 4).
+"""Rate-based backpropagation (Yu et al., NeurIPS 2024; docs/methods.md).
 
 One training step of a spiking :class:`~snnrs.models.StagedNet` runs twice:
 
 1. the **spike pass**, under ``no_grad``: the normal T-step forward, in which every spiking layer
-   records its firing rate ``r`` and eligibility ``e`` (NEURONS.md, rate-based mode), every
+   records its firing rate ``r`` and eligibility ``e`` (docs/neurons.md, rate-based mode), every
    BatchNorm that normalises by batch statistics records the batch mean and (biased) variance of
    its input and updates its running statistics (the only update of the step), and every
    non-linear stateless layer after the stem (max-pool, ReLU: :data:`PINNED`) records the time
@@ -23,9 +23,9 @@ parts (stem, stem_act, stages, head).
 
 The rate pass's logits therefore equal the spike pass's time-averaged logits (times ``T`` for a
 ``"sum"`` readout) up to rounding, and autograd keeps only ``B``-sized tensors: memory flat in
-``T``. The loss gradient is scaled by ``1 / T`` (METHODS.md section 4, step 3, as the reference
-code does); ``grad_scale=1.0`` keeps the plain chain rule, which for a constant input current
-gives BPTT's gradient (``e`` is ``d mean_t S_t / dc``).
+``T``. The loss gradient is scaled by ``1 / T`` (docs/methods.md, rate-based backpropagation, as
+the reference code does); ``grad_scale=1.0`` keeps the plain chain rule, which for a constant
+input current gives BPTT's gradient (``e`` is ``d mean_t S_t / dc``).
 
 PLIF's ``w`` gets no gradient here: the eligibility covers the input current only.
 
@@ -129,7 +129,8 @@ class _BatchNormRate(torch.autograd.Function):
 def batch_norm_rate(x: Tensor, mean: Tensor, var: Tensor, bn: nn.Module) -> Tensor:
     """BatchNorm in the rate pass: normalised by the spike pass's batch ``mean`` and biased
     ``var`` (values), differentiated as if by the averaged input's own statistics (the
-    straight-through estimate of METHODS.md section 4); running statistics are not touched.
+    straight-through estimate of docs/methods.md, rate-based backpropagation); running
+    statistics are not touched.
     Autograd keeps ``x`` alone, as a plain BatchNorm does.
 
     Shape:
@@ -312,7 +313,7 @@ class RateBackprop(nn.Module):
     Args:
         model: a spiking ``StagedNet`` (e.g. ``models.create(name, kind="snn")``); the zoo's
             Joint A-SNN networks in SNN mode too (main head).
-        grad_scale: factor on the loss gradient; ``None`` is ``1 / T`` (METHODS.md section 4).
+        grad_scale: factor on the loss gradient; ``None`` is ``1 / T`` (docs/methods.md).
 
     Shape:
         ``(B, C, H, W)`` -> logits ``(B, classes)``.

@@ -175,11 +175,12 @@ class SAMD(nn.Module):
             raise ValueError(f"unknown cam {cam!r}; expected one of {CAM_METHODS}")
         self.tau_s, self.variant = float(tau_s), _check_variant(variant)
         self.cam, self.eps = cam, float(eps)
+        self.gradcam = cam == "gradcam"  # decided once, not in every forward
 
     def teacher_map(self, features: Tensor, logits: Tensor,
                     fc_weight: Tensor | None = None) -> Tensor:
         """The teacher map ``(B, H, W)`` by this module's ``cam`` method, detached."""
-        if self.cam == "gradcam":
+        if self.gradcam:
             return grad_cam(features, logits)
         if fc_weight is None:
             raise ValueError('cam="cam" needs the teacher head\'s fc_weight')

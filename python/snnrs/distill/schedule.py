@@ -1,4 +1,4 @@
-"""The hybrid block-wise scheduler (METHODS.md section 5): per epoch, the weight of each hybrid.
+"""The hybrid block-wise scheduler (docs/methods.md, ``hybrid``): per epoch, each hybrid's weight.
 
 A student and teacher of ``N`` stages give ``N - 1`` hybrids ``M_1 .. M_{N-1}``; ``M_i`` runs
 SNN stages ``1..i`` and the ANN's stages ``i+1..N``. A weight of 0 switches a hybrid off (it is

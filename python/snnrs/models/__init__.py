@@ -13,31 +13,46 @@ Example:
     torch.Size([2, 10])
 """
 
+from ..nn import NeuronSpec
 from . import zoo  # noqa: F401  (registers the built-in models)
-from .layers import Layers, NeuronSpec, Spiking, SpikingLayers
+from .layers import Layers, Spiking, SpikingLayers, Steps
 from .measure import LayerStats, Summary, count_parameters, measure, recording
 from .network import Features, Head, StagedNet
-from .registry import create, list_models, register_model, unregister_model
+from .registry import (
+    MODELS,
+    check_model_options,
+    create,
+    list_models,
+    model_options,
+    register_model,
+    unregister_model,
+)
 from .resnet import BasicBlock, resnet
+from .spec import ModelSpec
 from .transfer import transfer_weights
 from .vgg import conv_stack
 
 __all__ = [
+    "MODELS",
     "BasicBlock",
     "Features",
     "Head",
     "LayerStats",
     "Layers",
+    "ModelSpec",
     "NeuronSpec",
     "Spiking",
     "SpikingLayers",
     "StagedNet",
+    "Steps",
     "Summary",
+    "check_model_options",
     "conv_stack",
     "count_parameters",
     "create",
     "list_models",
     "measure",
+    "model_options",
     "recording",
     "register_model",
     "resnet",

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..nn import BaseNode
-from .layers import Layers, NeuronSpec, Spiking, SpikingLayers
+from ..nn import BaseNode, NeuronSpec
+from .layers import Layers, Spiking, SpikingLayers
 from .network import Head, StagedNet
 from .resnet import resnet
 
@@ -34,9 +34,18 @@ def _check_mode(mode: str) -> str:
 
 
 class _Moded(nn.Module):
-    """A layer whose behaviour follows ``self.mode`` ("ann" or "snn")."""
+    """A layer whose behaviour follows its mode: ``snn_mode`` True (SNN) or False (ANN)."""
 
-    mode = "ann"
+    snn_mode = False
+
+    @property
+    def mode(self) -> str:
+        """``"ann"`` or ``"snn"``; :func:`set_mode` switches a whole model."""
+        return "snn" if self.snn_mode else "ann"
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        self.snn_mode = _check_mode(mode) == "snn"
 
 
 class FactorizedConv2d(_Moded):
@@ -82,12 +91,15 @@ class FactorizedConv2d(_Moded):
 
     def weight_of(self, mode: str) -> Tensor:
         """The kernel ``[c_out, c_in, k, k]`` of ``mode``."""
-        s = self.s_ann if _check_mode(mode) == "ann" else self.s_snn
+        return self._kernel(_check_mode(mode) == "snn")
+
+    def _kernel(self, snn: bool) -> Tensor:
+        s = self.s_snn if snn else self.s_ann
         return ((self.U * s.unsqueeze(-2)) @ self.V).permute(2, 3, 0, 1)
 
     @property
     def weight(self) -> Tensor:
-        return self.weight_of(self.mode)
+        return self._kernel(self.snn_mode)
 
     def forward(self, x: Tensor) -> Tensor:
         return F.conv2d(x, self.weight, None, self.stride, self.padding)
@@ -116,7 +128,7 @@ class ModeLinear(_Moded):
 
     @property
     def weight(self) -> Tensor:
-        return self.weight_ann if self.mode == "ann" else self.weight_snn
+        return self.weight_snn if self.snn_mode else self.weight_ann
 
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self.bias)
@@ -130,7 +142,7 @@ class ModeBatchNorm2d(_Moded):
         self.ann, self.snn = nn.BatchNorm2d(channels), nn.BatchNorm2d(channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        return (self.ann if self.mode == "ann" else self.snn)(x)
+        return (self.snn if self.snn_mode else self.ann)(x)
 
 
 class ModeAct(_Moded):
@@ -141,7 +153,7 @@ class ModeAct(_Moded):
         self.spiking = spiking
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.relu(x) if self.mode == "ann" else self.spiking(x)
+        return self.spiking(x) if self.snn_mode else torch.relu(x)
 
 
 class JointLayers(SpikingLayers):
@@ -207,7 +219,7 @@ class JointNet(StagedNet):
     """
 
     def __init__(self, net: StagedNet, branches: list[AuxHead], mode: str = "snn") -> None:
-        super().__init__(net.stem, net.stem_act, net.stages, net.head, spiking=True, T=net.T,
+        super().__init__(net.stem, net.stem_act, net.stages, net.head, steps=net._steps,
                          readout=net.readout)
         self.branches = nn.ModuleList(branches)
         self.set_mode(mode)
@@ -234,10 +246,12 @@ class JointNet(StagedNet):
 def set_mode(model: nn.Module, mode: str) -> nn.Module:
     """Switches every Joint A-SNN layer (and network) inside ``model`` to ``mode``; returns
     ``model``."""
-    _check_mode(mode)
+    snn = _check_mode(mode) == "snn"
     for m in model.modules():
-        if isinstance(m, (_Moded, JointNet)):
-            m.mode = mode
+        if isinstance(m, _Moded):
+            m.snn_mode = snn
+        elif isinstance(m, JointNet):
+            m.spiking = snn
     return model
 
 

@@ -12,86 +12,66 @@ directly (BatchNorm statistics are joint over time and batch); :class:`Spiking` 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from torch import Tensor, nn
 
 from .. import ops
-from ..nn import IF, LIF, PLIF, BaseNode
-
-NEURON_KINDS = ("lif", "if", "plif")
+from ..nn import BaseNode, NeuronSpec
 
 
-@dataclass(frozen=True)
-class NeuronSpec:
-    """The spiking neuron of an SNN, with SpikingJelly's parameter names.
-
-    Args:
-        kind: ``"lif"``, ``"if"`` or ``"plif"``.
-        tau: LIF time constant, or PLIF's initial one.
-        leak: leak factor (``V <- leak * V + X``, snnTorch's ``beta``); when given it replaces
-            ``tau`` and implies ``decay_input=False`` (LIF only).
-        decay_input, v_threshold, v_reset, surrogate, alpha, detach_reset: as
-            :class:`snnrs.nn.LIF`; ``v_reset=None`` is soft reset.
+class Steps:
+    """The number of time steps ``T`` of one SNN, held once: the network and each of its
+    spiking layers share this object, so assigning ``T`` reaches them all.
 
     Example:
-        >>> NeuronSpec("lif", leak=0.5, surrogate="triangle").build()
-        LIF(tau=2.0, decay_input=False, v_threshold=1.0, v_reset=0.0, ...)
+        >>> steps = Steps(4)
+        >>> steps.T = 8
+        >>> steps
+        Steps(T=8)
     """
 
-    kind: str = "lif"
-    tau: float = 2.0
-    leak: float | None = None
-    decay_input: bool = True
-    v_threshold: float = 1.0
-    v_reset: float | None = 0.0
-    surrogate: str = "sigmoid"
-    alpha: float | None = None
-    detach_reset: bool = False
+    __slots__ = ("_T",)
 
-    def __post_init__(self) -> None:
-        if self.kind not in NEURON_KINDS:
-            raise ValueError(f"unknown neuron {self.kind!r}; expected one of {NEURON_KINDS}")
-        if self.leak is not None and self.kind != "lif":
-            raise ValueError(f"leak is a LIF parameter; neuron {self.kind!r} takes tau")
-        self.build()  # validates every parameter now, not at the first forward
+    def __init__(self, T: int) -> None:
+        self.T = T
 
-    @classmethod
-    def field_names(cls) -> frozenset[str]:
-        return frozenset(f.name for f in dataclasses.fields(cls)) - {"kind"}
+    @property
+    def T(self) -> int:
+        return self._T
 
-    def build(self) -> BaseNode:
-        """A new neuron module (``step_mode="m"``) with these parameters."""
-        common = dict(v_threshold=self.v_threshold, v_reset=self.v_reset,
-                      surrogate=self.surrogate, alpha=self.alpha,
-                      detach_reset=self.detach_reset, step_mode="m")
-        if self.kind == "if":
-            return IF(**common)
-        if self.kind == "plif":
-            return PLIF(init_tau=self.tau, decay_input=self.decay_input, **common)
-        if self.leak is not None:
-            return LIF.from_leak(self.leak, **common)
-        return LIF(tau=self.tau, decay_input=self.decay_input, **common)
+    @T.setter
+    def T(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"T (time steps) must be an integer >= 1, got {value!r}")
+        self._T = value
+
+    def __repr__(self) -> str:
+        return f"Steps(T={self._T})"
 
 
 class Spiking(nn.Module):
     """A multi-step neuron on the flat ``[T * B, *]`` layout; every call starts at rest.
 
+    ``steps`` is the network's :class:`Steps` (or ``T`` as an integer, for a layer of its own).
+
     Shape:
         ``(T * B, *)`` -> spikes ``(T * B, *)``.
 
     Example:
-        >>> act = Spiking(NeuronSpec().build(), T=4)
+        >>> act = Spiking(NeuronSpec().build(), 4)
         >>> act(torch.rand(4 * 2, 3)).shape
         torch.Size([8, 3])
     """
 
-    def __init__(self, neuron: BaseNode, T: int) -> None:
+    def __init__(self, neuron: BaseNode, steps: Steps | int) -> None:
         super().__init__()
         self.neuron = neuron
-        self.T = check_steps(T)
+        self.steps = steps if isinstance(steps, Steps) else Steps(steps)
+
+    @property
+    def T(self) -> int:
+        return self.steps.T
 
     def forward(self, x: Tensor) -> Tensor:
         spikes, _ = self.neuron.simulate(unflatten_time(x, self.T))
@@ -100,10 +80,10 @@ class Spiking(nn.Module):
     def rate(self, x: Tensor) -> ops.RateOutput:
         """The no-grad spike pass of rate-based backprop from rest, leaving the neuron's kept
         state alone: flat ``(T * B, *)`` -> spikes ``(T, B, *)``, ``v_T``, firing rate and
-        eligibility (each ``(B, *)``; see NEURONS.md, rate-based mode).
+        eligibility (each ``(B, *)``; see docs/neurons.md, rate-based mode).
 
         Example:
-            >>> act = Spiking(NeuronSpec().build(), T=4)
+            >>> act = Spiking(NeuronSpec().build(), 4)
             >>> out = act.rate(torch.full((4 * 2, 3), 1.5))
             >>> out.spikes.shape, out.rate[0].tolist()
             (torch.Size([4, 2, 3]), [0.5, 0.5, 0.5])
@@ -112,12 +92,6 @@ class Spiking(nn.Module):
 
     def extra_repr(self) -> str:
         return f"T={self.T}"
-
-
-def check_steps(T: int) -> int:
-    if isinstance(T, bool) or not isinstance(T, int) or T < 1:
-        raise ValueError(f"T (time steps) must be an integer >= 1, got {T!r}")
-    return T
 
 
 def unflatten_time(x: Tensor, T: int) -> Tensor:
@@ -140,7 +114,7 @@ class Layers:
     """
 
     spiking = False
-    T = 1
+    steps = None  # an ANN has no time steps
 
     def conv(self, c_in: int, c_out: int, k: int, stride: int = 1, padding: int = 0) -> nn.Module:
         return nn.Conv2d(c_in, c_out, k, stride, padding, bias=False)
@@ -157,13 +131,14 @@ class Layers:
 
 class SpikingLayers(Layers):
     """The SNN form: the activation is a :class:`Spiking` neuron over ``T`` steps, made from a
-    :class:`NeuronSpec` or a callable returning a neuron."""
+    :class:`NeuronSpec` or a callable returning a neuron. Every layer it makes, and the network
+    it is given to, share its one :class:`Steps`."""
 
     spiking = True
 
     def __init__(self, neuron: NeuronSpec | Callable[[], BaseNode], T: int) -> None:
         self.neuron = neuron.build if isinstance(neuron, NeuronSpec) else neuron
-        self.T = check_steps(T)
+        self.steps = Steps(T)
 
     def act(self) -> nn.Module:
-        return Spiking(self.neuron(), self.T)
+        return Spiking(self.neuron(), self.steps)

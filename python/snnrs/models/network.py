@@ -8,7 +8,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from .layers import Spiking, check_steps, unflatten_time
+from .layers import Steps, unflatten_time
 
 READOUTS = ("mean", "sum")
 
@@ -62,7 +62,7 @@ class StagedNet(nn.Module):
 
     def __init__(
         self, stem: nn.Module, stem_act: nn.Module, stages: Sequence[nn.Module], head: Head, *,
-        spiking: bool, T: int = 1, readout: str = "mean",
+        steps: Steps | None, readout: str = "mean",
     ) -> None:
         super().__init__()
         if readout not in READOUTS:
@@ -70,32 +70,35 @@ class StagedNet(nn.Module):
         self.stem, self.stem_act = stem, stem_act
         self.stages = nn.ModuleList(stages)
         self.head = head
-        self.mode, self.readout = ("snn" if spiking else "ann"), readout
-        self._T = check_steps(T)
+        self.readout = readout
+        self._sum_readout = readout == "sum"
+        self._steps = steps
+        self.spiking = steps is not None
+        """Whether forward runs the SNN form (a Joint A-SNN network switches it)."""
 
     @property
-    def spiking(self) -> bool:
-        """Whether forward runs the SNN form."""
-        return self.mode == "snn"
+    def mode(self) -> str:
+        """``"snn"`` when forward runs the SNN form, else ``"ann"``."""
+        return "snn" if self.spiking else "ann"
 
     @property
     def T(self) -> int:
-        """Time steps of the SNN form; assigning it updates every neuron."""
-        return self._T
+        """Time steps of the SNN form, held once for the network and every neuron in it;
+        assigning it re-times them all."""
+        if self._steps is None:
+            raise AttributeError("this network has no spiking neurons, hence no time steps")
+        return self._steps.T
 
     @T.setter
     def T(self, value: int) -> None:
-        neurons = [m for m in self.modules() if isinstance(m, Spiking)]
-        if not neurons:
+        if self._steps is None:
             raise AttributeError("this network has no spiking neurons, hence no time steps")
-        self._T = check_steps(value)
-        for m in neurons:
-            m.T = value
+        self._steps.T = value
 
     @property
     def steps(self) -> int:
         """Steps the current forward runs: ``T`` when spiking, else 1."""
-        return self._T if self.spiking else 1
+        return self._steps.T if self.spiking else 1
 
     def encode(self, x: Tensor) -> Tensor:
         """Image ``[B, C, H, W]`` -> the stem's activations, flat ``[steps * B, C', H', W']``."""
@@ -112,7 +115,7 @@ class StagedNet(nn.Module):
 
     def aggregate(self, per_step: Tensor) -> Tensor:
         """``[steps, B, *]`` -> ``[B, *]`` by the readout (mean or sum over time)."""
-        return per_step.mean(0) if self.readout == "mean" else per_step.sum(0)
+        return per_step.sum(0) if self._sum_readout else per_step.mean(0)
 
     def forward_steps(self, x: Tensor) -> Tensor:
         """Per-step logits ``[steps, B, classes]``."""

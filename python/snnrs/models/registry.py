@@ -3,7 +3,9 @@
 A builder is a function ``builder(layers, **options) -> nn.Module``; ``layers`` is a
 :class:`~snnrs.models.layers.Layers` (ANN) or its spiking subclass (SNN), so one topology yields
 both forms. Register your own with :func:`register_model`; a family with layers of its own
-(Joint A-SNN) also registers how its layers are made and its default neuron.
+(Joint A-SNN) also registers how its layers are made and its default neuron. A builder that
+passes ``**options`` on to a family constructor names it (``options_from``), so that its options
+can be checked (:func:`check_model_options`) before anything is built.
 
 Example:
     >>> from snnrs import models
@@ -18,20 +20,24 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
-from collections.abc import Callable
-from typing import NamedTuple
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 from torch import nn
 
-from ..nn import BaseNode
-from .layers import Layers, NeuronSpec, SpikingLayers
+from ..nn import BaseNode, NeuronSpec
+from ..registry import Registry, check_options
+from .layers import Layers, SpikingLayers
 
 KINDS = ("ann", "snn")
 
 Builder = Callable[..., nn.Module]
 NeuronFactory = NeuronSpec | Callable[[], BaseNode]
 LayersFactory = Callable[[str, NeuronFactory, int], Layers]
+
+#: Builder parameters the caller sets, never options: the layers and the network's size.
+RESERVED = ("layers", "num_classes", "in_channels", "blocks", "widths", "stem_width")
 
 
 def standard_layers(kind: str, neuron: NeuronFactory, T: int) -> Layers:
@@ -42,29 +48,34 @@ def standard_layers(kind: str, neuron: NeuronFactory, T: int) -> Layers:
 DEFAULT_NEURON = NeuronSpec()
 
 
-class _Entry(NamedTuple):
+class Entry(NamedTuple):
+    """A registered model: its builder, how its layers are made, its default neuron, and the
+    constructors its ``**options`` go to (empty: it takes none beyond its own parameters)."""
+
     builder: Builder
     layers: LayersFactory
     neuron: NeuronSpec
+    options_from: tuple[Callable[..., Any], ...]
 
 
-_REGISTRY: dict[str, _Entry] = {}
+MODELS: Registry[Entry] = Registry("model")
+"""Every registered model by name."""
 
 
 def register_model(fn: Builder | None = None, *, name: str | None = None,
                    layers: LayersFactory = standard_layers,
-                   neuron: NeuronSpec = DEFAULT_NEURON):
+                   neuron: NeuronSpec = DEFAULT_NEURON,
+                   options_from: Callable[..., Any] | tuple[Callable[..., Any], ...] = ()):
     """Registers ``fn`` under ``name`` (default: its ``__name__``); usable as a decorator.
 
     ``layers(kind, neuron, T)`` makes the layer factories passed to ``fn``; ``neuron`` is the
-    default neuron of the SNN form.
+    default neuron of the SNN form; ``options_from`` is the function (or functions) ``fn``
+    hands its ``**options`` to, whose parameters are then the model's options too.
     """
+    sources = options_from if isinstance(options_from, tuple) else (options_from,)
 
     def add(f: Builder) -> Builder:
-        key = name or f.__name__
-        if key in _REGISTRY and _REGISTRY[key].builder is not f:
-            raise ValueError(f"a model named {key!r} is registered already")
-        _REGISTRY[key] = _Entry(f, layers, neuron)
+        MODELS.register(name or f.__name__, Entry(f, layers, neuron, sources))
         return f
 
     return add if fn is None else add(fn)
@@ -72,7 +83,7 @@ def register_model(fn: Builder | None = None, *, name: str | None = None,
 
 def unregister_model(name: str) -> Builder:
     """Removes and returns a registered builder."""
-    return _REGISTRY.pop(_known(name)).builder
+    return MODELS.unregister(name).builder
 
 
 def list_models(pattern: str = "*") -> list[str]:
@@ -82,13 +93,41 @@ def list_models(pattern: str = "*") -> list[str]:
         >>> list_models("resnet*")
         ['resnet18', 'resnet19', 'resnet20', 'resnet34']
     """
-    return sorted(n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern))
+    return sorted(MODELS.names(pattern))
 
 
-def _known(name: str) -> str:
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(list_models())}")
-    return name
+def model_options(name: str) -> list[str]:
+    """The options model ``name`` takes: its builder's, its family constructor's and the
+    neuron's parameters.
+
+    Example:
+        >>> model_options("convnet")[:4]
+        ['pool', 'last_relu', 'readout', 'tau']
+    """
+    entry = MODELS[name]
+    found: list[str] = []
+    for fn in (entry.builder, *entry.options_from):
+        found += [n for n, p in inspect.signature(fn).parameters.items()
+                  if n not in RESERVED and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    found += [f.name for f in dataclasses.fields(NeuronSpec) if f.name != "kind"]
+    return list(dict.fromkeys(found))
+
+
+def check_model_options(name: str, options: Mapping[str, Any]) -> None:
+    """Checks ``options`` against model ``name``'s options (names, and the types of plain
+    annotations) before anything is built; a ValueError names the valid ones."""
+    valid = model_options(name)
+    for key in options:
+        if key not in valid:
+            taken = " (set by the dataset or the model spec)" if key in RESERVED else ""
+            raise ValueError(f"model {name} has no option {key!r}{taken}; its options: "
+                             f"{', '.join(valid)}")
+    entry = MODELS[name]
+    neuron = {k: v for k, v in options.items() if k in NeuronSpec.field_names()}
+    check_options(f"model {name} (neuron)", NeuronSpec, neuron)
+    for fn in (entry.builder, *entry.options_from):
+        own = {k: v for k, v in options.items() if k in inspect.signature(fn).parameters}
+        check_options(f"model {name}", fn, own)
 
 
 def create(
@@ -103,8 +142,9 @@ def create(
         num_classes: classifier outputs.
         T: SNN time steps (ignored for an ANN).
         neuron: ``None`` (the model's default: LIF with ``tau=2``, sigmoid surrogate, for all
-            but Joint A-SNN), ``"lif"``, ``"if"``, ``"plif"``, a :class:`NeuronSpec`, or a
-            callable returning a :class:`snnrs.nn.BaseNode` (ignored for an ANN).
+            but Joint A-SNN), a registered kind (``"lif"``, ``"if"``, ``"plif"``...), a
+            :class:`~snnrs.nn.NeuronSpec`, or a callable returning a
+            :class:`snnrs.nn.BaseNode` (ignored for an ANN).
         **options: neuron parameters (``tau``, ``leak``, ``v_threshold``, ``v_reset``,
             ``surrogate``, ``alpha``, ``decay_input``, ``detach_reset``) and the builder's own
             options (``in_channels``, ``readout``, ``residual``, ``last_relu``, ``pool``...).
@@ -117,7 +157,7 @@ def create(
         >>> snn(torch.rand(2, 3, 32, 32)).shape
         torch.Size([2, 10])
     """
-    entry = _REGISTRY[_known(name)]
+    entry = MODELS[name]
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
     neuron_options = {k: options.pop(k) for k in NeuronSpec.field_names() & options.keys()}

@@ -31,6 +31,7 @@ class BasicBlock(nn.Module):
         if residual not in RESIDUAL_MODES:
             raise ValueError(f"unknown residual {residual!r}; expected one of {RESIDUAL_MODES}")
         self.residual = residual
+        self.fire_after_add = residual == "after_add"  # decided once, not in every forward
         self.conv1, self.bn1 = layers.conv(c_in, c_out, 3, stride, 1), layers.bn(c_out)
         self.act1 = layers.act()
         self.conv2, self.bn2 = layers.conv(c_out, c_out, 3, 1, 1), layers.bn(c_out)
@@ -41,7 +42,7 @@ class BasicBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.bn2(self.conv2(self.act1(self.bn1(self.conv1(x)))))
-        if self.residual == "after_add":
+        if self.fire_after_add:
             return self.act2(out + self.shortcut(x))
         return self.act2(out) + self.shortcut(x)
 
@@ -65,4 +66,4 @@ def resnet(
             c_in = c_out
         stages.append(nn.Sequential(*stage))
     return StagedNet(stem, layers.act(), stages, Head(layers.linear(c_in, num_classes)),
-                     spiking=layers.spiking, T=layers.T, readout=readout)
+                     steps=layers.steps, readout=readout)

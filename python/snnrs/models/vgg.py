@@ -52,7 +52,7 @@ def conv_stack(
         stage_units[unit[3]].extend([*analog(*unit), act])
     stages = [nn.Sequential(*s) for s in stage_units if s]
     return StagedNet(stem, layers.act(), stages, Head(layers.linear(c_in, num_classes)),
-                     spiking=layers.spiking, T=layers.T, readout=readout)
+                     steps=layers.steps, readout=readout)
 
 
 VGG_BLOCKS = {

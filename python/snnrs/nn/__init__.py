@@ -12,17 +12,21 @@ Example:
 from .containers import MultiStepBatchNorm1d, MultiStepBatchNorm2d, TimeDistributed
 from .neurons import IF, LIF, PLIF, BaseNode, reset
 from .replace import SnnTorchLeaky, Unsupported, replace_neurons
+from .spec import NEURONS, NeuronSpec, register_neuron
 
 __all__ = [
     "IF",
     "LIF",
+    "NEURONS",
     "PLIF",
     "BaseNode",
     "MultiStepBatchNorm1d",
     "MultiStepBatchNorm2d",
+    "NeuronSpec",
     "SnnTorchLeaky",
     "TimeDistributed",
     "Unsupported",
+    "register_neuron",
     "replace_neurons",
     "reset",
 ]

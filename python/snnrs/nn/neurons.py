@@ -1,6 +1,6 @@
 """Spiking neuron layers: IF, LIF and PLIF with SpikingJelly's argument names and semantics.
 
-Each layer charges, fires and resets per NEURONS.md::
+Each layer charges, fires and resets per docs/neurons.md::
 
     H_t = charge(V_{t-1}, X_t);   S_t = [H_t >= v_threshold];   V_t = reset(H_t, S_t)
 
@@ -37,8 +37,6 @@ class BaseNode(nn.Module):
         surrogate: str, alpha: float | None, detach_reset: bool, step_mode: str,
     ) -> None:
         super().__init__()
-        if step_mode not in STEP_MODES:
-            raise ValueError(f"unknown step_mode {step_mode!r}; expected 's' or 'm'")
         self.step_mode = step_mode
         self.params = ops.make_params(leak, decay_input, v_threshold, v_reset, detach_reset,
                                       surrogate, alpha)
@@ -52,6 +50,17 @@ class BaseNode(nn.Module):
     surrogate = property(lambda self: self.params.surrogate)
     alpha = property(lambda self: self.params.alpha)
 
+    @property
+    def step_mode(self) -> str:
+        """``"m"`` (a sequence ``[T, B, *]`` per call) or ``"s"`` (one step ``[B, *]``)."""
+        return "m" if self.multi_step else "s"
+
+    @step_mode.setter
+    def step_mode(self, mode: str) -> None:
+        if mode not in STEP_MODES:
+            raise ValueError(f"unknown step_mode {mode!r}; expected 's' or 'm'")
+        self.multi_step = mode == "m"  # decided here, not in every forward
+
     def reset(self) -> None:
         """Forgets the membrane state; the next call starts from ``v_reset`` (or 0)."""
         self.v = None
@@ -60,14 +69,14 @@ class BaseNode(nn.Module):
         return None
 
     def forward(self, x: Tensor) -> Tensor:
-        x_seq = x if self.step_mode == "m" else x.unsqueeze(0)
+        x_seq = x if self.multi_step else x.unsqueeze(0)
         if self.v is not None and self.v.shape != x_seq.shape[1:]:
             raise RuntimeError(
                 f"{type(self).__name__} holds a membrane state of shape {tuple(self.v.shape)} "
                 f"but got input for {tuple(x_seq.shape[1:])}; call snnrs.nn.reset(model) (or "
                 ".reset()) before feeding a batch of another shape")
         spikes, self.v = ops.multistep(x_seq, self.v, self.params, self._w())
-        return spikes if self.step_mode == "m" else spikes[0]
+        return spikes if self.multi_step else spikes[0]
 
     def simulate(self, x_seq: Tensor, v0: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Runs ``x_seq [T, B, *]`` from ``v0`` (``None``: the resting state), leaving the kept
@@ -82,11 +91,11 @@ class BaseNode(nn.Module):
 
     def multi_step_forward(self, x_seq: Tensor) -> Tensor:
         """Runs ``x_seq [T, B, *]`` whatever ``step_mode`` is."""
-        mode, self.step_mode = self.step_mode, "m"
+        multi, self.multi_step = self.multi_step, True
         try:
             return self.forward(x_seq)
         finally:
-            self.step_mode = mode
+            self.multi_step = multi
 
     def rate_forward(self, x_seq: Tensor) -> ops.RateOutput:
         """The no-grad spike pass of rate-based backprop over ``[T, B, *]``; keeps the state."""

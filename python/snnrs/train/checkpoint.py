@@ -2,10 +2,11 @@
 
 A checkpoint is a dict of tensors and plain Python data (no pickled objects, so loading one
 cannot run code): ``format`` and ``version`` (what makes it an snnrs checkpoint), the ``model``
-description :func:`build_model` rebuilds the network from, the ``method`` state dict (the
-student under ``student.``), ``optimizer``, ``scheduler``, ``scaler`` and ``ema`` states, the
-number of finished epochs (``epoch``), the ``rng`` states, the ``config`` and the metrics
-``history``.
+(a :class:`~snnrs.models.ModelSpec` as plain data, which rebuilds the network), the ``data`` it
+was trained on (``dataset``, and the normalisation's ``mean`` and ``std``), the ``method`` state
+dict (the student under ``student.``; a frozen teacher is never in it), ``optimizer``,
+``scheduler``, ``scaler`` and ``ema`` states, the number of finished epochs (``epoch``), the
+``rng`` states, the ``config`` and the metrics ``history``.
 
 Example:
     >>> import pathlib, tempfile
@@ -35,7 +36,7 @@ from .. import models
 from .files import write_atomic
 
 FORMAT = "snnrs.checkpoint"
-VERSION = 1
+VERSION = 2  # 2: the model as a ModelSpec, the dataset and normalisation under "data"
 
 
 class CheckpointError(ValueError):
@@ -104,15 +105,13 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def build_model(description: dict[str, Any]) -> nn.Module:
-    """The network a checkpoint's ``model`` entry describes, freshly initialised.
-
-    ``description`` holds ``name``, ``kind``, ``num_classes``, ``T``, ``neuron``,
-    ``in_channels`` and the builder ``options``.
-    """
-    d = description
-    return models.create(d["name"], kind=d["kind"], num_classes=d["num_classes"], T=d["T"],
-                         neuron=d["neuron"], in_channels=d["in_channels"], **d["options"])
+def model_spec(ckpt: dict[str, Any], path: str | os.PathLike = "checkpoint") -> models.ModelSpec:
+    """The :class:`~snnrs.models.ModelSpec` a checkpoint stores; CheckpointError if it has none
+    or a malformed one."""
+    try:
+        return models.ModelSpec.from_dict(ckpt["model"])
+    except (KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{path} has no usable model description: {e}") from None
 
 
 def model_weights(ckpt: dict[str, Any]) -> dict[str, Tensor]:
@@ -131,6 +130,6 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
     if "model" not in ckpt or "method" not in ckpt:
         raise CheckpointError(f"{path} is an snnrs checkpoint without a model (keys: "
                               f"{', '.join(sorted(ckpt))})")
-    model = build_model(ckpt["model"])
+    model = model_spec(ckpt, path).build()
     model.load_state_dict(model_weights(ckpt))
     return model.to(map_location).eval(), ckpt

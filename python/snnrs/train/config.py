@@ -22,7 +22,7 @@ import dataclasses
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
@@ -31,9 +31,9 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from .. import data
-from ..distill import METHODS
-from ..models import list_models
-from ..models.layers import NEURON_KINDS
+from ..distill import METHODS, check_method_options
+from ..models import check_model_options, list_models
+from ..nn import NEURONS
 from .files import write_text
 
 if sys.version_info >= (3, 11):
@@ -48,55 +48,133 @@ AMP_MODES = ("auto", "bf16", "fp16", "off")
 CONFIG_SUFFIXES = (".yaml", ".yml", ".toml")
 
 
+@dataclass(frozen=True)
+class Setting:
+    """How one training setting appears outside :class:`TrainConfig`.
+
+    Attributes:
+        help: the flag's help (the default is appended).
+        group: the ``--help`` section it is listed in.
+        commands: the commands that take it as a flag (``distill``, ``teacher``).
+        flags: its flag names (default: ``--<name>`` with dashes; ``--no-<name>`` for a bool
+            that defaults to True); ``()``: no flag, only config files.
+        metavar: the flag's value placeholder.
+        resumable: whether it may differ when a run resumes (where and how it is watched);
+            every other setting must equal the checkpoint's.
+        eval_flag: the flag of ``snnrs eval`` that reads the same setting, if any.
+        aliases: more flag names, by command.
+        choices: the registry (or tuple) its value comes from, listed in ``--help``.
+    """
+
+    help: str
+    group: str
+    commands: frozenset[str] = frozenset({"distill", "teacher"})
+    flags: tuple[str, ...] | None = None
+    metavar: str | None = None
+    resumable: bool = False
+    eval_flag: str | None = None
+    aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    choices: Callable[[], Iterable[str]] | None = None
+
+
+def setting(default: Any, help: str, group: str, **options: Any) -> Any:
+    """A :class:`TrainConfig` field declared once: its default and its :class:`Setting`."""
+    meta = {"setting": Setting(help, group, **options)}
+    if isinstance(default, dict):
+        return field(default_factory=dict, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+DISTILL = frozenset({"distill"})
+
+
 @dataclass
 class TrainConfig:
-    """Everything a training job needs to know. ``batch_size`` is the global batch: each of
-    ``W`` processes takes ``batch_size / W`` images per step, so a config gives the same
+    """Everything a training job needs to know, each setting declared once: its default, its
+    flag and help, and whether it may change on resume. ``batch_size`` is the global batch:
+    each of ``W`` processes takes ``batch_size / W`` images per step, so a config gives the same
     optimisation on any number of processes."""
 
     # data
-    dataset: str = "mnist"
-    data_dir: str | None = None
-    train_limit: int | None = None  # train on the first N training images only
-    test_limit: int | None = None  # evaluate on the first N test images only
-    augment: bool = True
+    dataset: str = setting("mnist", "the dataset", "data", choices=lambda: data.DATASETS)
+    data_dir: str | None = setting(
+        None, "where the dataset's files are (CIFAR's python pickles, an image folder); MNIST "
+        "is built in", "data", metavar="DIR", eval_flag="--data-dir")
+    train_limit: int | None = setting(None, "train on the first N images only", "data",
+                                      metavar="N")
+    test_limit: int | None = setting(None, "test on the first N images only", "data",
+                                     metavar="N", resumable=True, eval_flag="--test-limit")
+    augment: bool = setting(True, "no random crops, flips or cutout", "data")
     # networks
-    model: str = "convnet"
-    teacher_model: str | None = None  # None: the student's topology
-    T: int = 4
-    neuron: str | None = None  # None: the model's default neuron
-    model_options: dict[str, Any] = field(default_factory=dict)  # models.create options
+    model: str = setting("convnet", "student topology", "networks", choices=list_models)
+    teacher_model: str | None = setting(None, "teacher topology (default: --model)", "networks",
+                                        metavar="MODEL")
+    T: int = setting(4, "SNN time steps", "networks", eval_flag="--T")
+    neuron: str | None = setting(None, "the neuron kind (default: the model's)", "networks",
+                                 choices=lambda: NEURONS)
+    model_options: dict[str, Any] = setting(
+        {}, "a model option, e.g. leak=0.5 (repeatable)", "networks", flags=("--model-opt",),
+        metavar="KEY=VALUE")
     # distillation
-    method: str = DEFAULT_METHOD
-    method_options: dict[str, Any] = field(default_factory=dict)  # create_method options
-    teacher: str | None = None  # a teacher checkpoint; None: train one
-    init_from_teacher: bool = True  # start the student from the teacher's weights
-    baseline: bool = True  # also train a plain SNN with the student's budget
+    method: str = setting(DEFAULT_METHOD, "the distillation method", "distillation",
+                          commands=DISTILL, choices=lambda: METHODS)
+    method_options: dict[str, Any] = setting(
+        {}, "a method option, e.g. alpha=0.5 (repeatable)", "distillation", commands=DISTILL,
+        flags=("--method-opt",), metavar="KEY=VALUE")
+    teacher: str | None = setting(
+        None, "a trained teacher's checkpoint (from train-teacher or an earlier distill run); "
+        "default: train one", "distillation", commands=DISTILL, metavar="CKPT", resumable=True)
+    init_from_teacher: bool = setting(
+        True, "start the student from random weights, not the teacher's (needed when their "
+        "topologies differ)", "distillation", commands=DISTILL)
+    baseline: bool = setting(True, "skip the plain SNN baseline", "distillation",
+                             commands=DISTILL)
     # optimisation
-    epochs: int = 20
-    teacher_epochs: int = 30
-    batch_size: int = 64
-    eval_batch_size: int = 500
-    optimizer: str = "sgd"
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    warmup_epochs: float = 1.0
-    clip_grad: float = 0.0  # max gradient norm; 0: no clipping
-    ema: float = 0.0  # decay of an exponential moving average of the student; 0: none
-    amp: str = "auto"  # auto: bf16 on CUDA, off on the CPU
-    sync_bn: bool = False  # SyncBatchNorm across processes (CUDA only)
+    epochs: int = setting(20, "student and baseline epochs", "optimisation", commands=DISTILL)
+    teacher_epochs: int = setting(30, "teacher epochs", "optimisation", metavar="N",
+                                  aliases={"teacher": ("--epochs",)})
+    batch_size: int = setting(64, "global batch, split across processes", "optimisation")
+    eval_batch_size: int = setting(500, "batch for testing", "optimisation", metavar="N",
+                                   resumable=True, eval_flag="--batch-size")
+    optimizer: str = setting("sgd", "the optimiser", "optimisation", choices=lambda: OPTIMIZERS)
+    lr: float = setting(0.1, "peak learning rate", "optimisation")
+    momentum: float = setting(0.9, "SGD momentum", "optimisation")
+    weight_decay: float = setting(5e-4, "weight decay (not on biases and norm weights)",
+                                  "optimisation")
+    warmup_epochs: float = setting(1.0, "linear warm-up before the cosine decay",
+                                   "optimisation", metavar="E")
+    clip_grad: float = setting(0.0, "clip the gradient norm (0: no clipping)", "optimisation",
+                               metavar="NORM")
+    ema: float = setting(0.0, "evaluate an exponential moving average of the weights, e.g. "
+                         "0.999 (0: none)", "optimisation", metavar="DECAY")
+    amp: str = setting("auto", "mixed precision; auto is bf16 on CUDA, off on the CPU",
+                       "optimisation", choices=lambda: AMP_MODES)
+    sync_bn: bool = setting(False, "SyncBatchNorm across GPUs", "optimisation")
     # running
-    device: str = "auto"
-    seed: int = 0
-    out: str | None = None  # None: runs/<command>
-    resume: bool = False
-    tensorboard: bool = False
-    noise: bool = True  # evaluate accuracy under Gaussian and salt-and-pepper noise
+    device: str = setting("auto", "auto, cpu, cuda or cuda:N", "running", resumable=True,
+                          eval_flag="--device")
+    seed: int = setting(0, "the seed of everything random", "running", eval_flag="--seed")
+    out: str | None = setting(None, "run folder (default runs/<command>)", "running",
+                              metavar="DIR", resumable=True)
+    resume: bool = setting(False, "continue the run in --out from its checkpoints (its "
+                           "config.yaml is the base configuration)", "running", resumable=True)
+    tensorboard: bool = setting(False, "also log to DIR/tensorboard", "running", resumable=True)
+    noise: bool = setting(True, "skip the accuracy-under-noise evaluation", "running",
+                          resumable=True, eval_flag="--no-noise")
 
     @classmethod
     def keys(cls) -> list[str]:
         return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def settings(cls) -> dict[str, Setting]:
+        """Every field's :class:`Setting`, by name, in declaration order."""
+        return {f.name: f.metadata["setting"] for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def resumable(cls) -> frozenset[str]:
+        """The settings a resumed run may change."""
+        return frozenset(n for n, s in cls.settings().items() if s.resumable)
 
     @classmethod
     def from_sources(cls, files: Sequence[str | os.PathLike] = (),
@@ -122,7 +200,9 @@ class TrainConfig:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("amp", self.amp, AMP_MODES)
         if self.neuron is not None:
-            _choice("neuron", self.neuron, NEURON_KINDS)
+            _choice("neuron", self.neuron, NEURONS)
+        check_model_options(self.model, self.model_options)
+        check_method_options(self.method, self.method_options)
         check_device(self.device)
         for name in ("epochs", "teacher_epochs", "T", "batch_size", "eval_batch_size"):
             _at_least(name, getattr(self, name), 1)

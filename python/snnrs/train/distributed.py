@@ -79,13 +79,17 @@ def wrap(module: nn.Module, ctx: Context) -> nn.Module:
     """``module`` in DistributedDataParallel when there are several processes (its gradients
     are then averaged across ranks in ``backward``), else ``module`` itself.
 
-    Unused parameters are looked for in every step: a method may leave some of its own out of
-    a step's loss (the hybrid method's adapters before their blocks' turn).
+    Only what trains is wrapped: a method's frozen teacher is outside its parameters. Unused
+    parameters are looked for only when the module declares ``find_unused_parameters`` (the
+    hybrid method, whose adapters sit out until their blocks' turn): the search costs a
+    traversal of the autograd graph every step.
     """
     if not ctx.distributed:
         return module
     device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
-    return DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=True)
+    return DistributedDataParallel(
+        module, device_ids=device_ids,
+        find_unused_parameters=getattr(module, "find_unused_parameters", False))
 
 
 def all_reduce_sum(ctx: Context, t: Tensor) -> Tensor:

@@ -18,12 +18,33 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-_UMASK = os.umask(0)  # read the process umask (the only way), then put it back
-os.umask(_UMASK)
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask now (it may change while a job runs): read from ``/proc`` on Linux,
+    elsewhere by setting and restoring it, under a lock.
+
+    Example:
+        >>> current_umask() == current_umask() and 0 <= current_umask() <= 0o777
+        True
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0)
+        os.umask(mask)
+        return mask
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
@@ -37,7 +58,7 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual new-file mode
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; the usual new-file mode
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

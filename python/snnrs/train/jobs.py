@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from .. import data, evaluate, models
@@ -58,7 +59,8 @@ def open_run(cfg: TrainConfig, command: str) -> Run:
             from torch.utils.tensorboard import SummaryWriter  # only when asked: slow import
 
             writer = SummaryWriter(str(directory / "tensorboard"))
-    return Run(cfg, ctx, splits, data.Normalize(splits.mean, splits.std).to(ctx.device),
+    mean, std = data.normalization(splits)
+    return Run(cfg, ctx, splits, data.Normalize(mean, std).to(ctx.device),
                data.default_augment(splits.name).to(ctx.device) if cfg.augment else None,
                directory, MetricsLog(directory), writer)
 
@@ -76,18 +78,34 @@ def load_data(cfg: TrainConfig) -> data.DataSplits:
                            cut(splits.test, cfg.test_limit), splits.classes)
 
 
-def describe(run: Run, name: str, kind: str) -> dict[str, Any]:
-    """What a checkpoint records to rebuild and evaluate its network."""
+def model_spec(run: Run, name: str, kind: str) -> models.ModelSpec:
+    """The network ``name`` in form ``kind``, sized for the run's dataset."""
     cfg, s = run.cfg, run.splits
-    return {"name": name, "kind": kind, "num_classes": s.num_classes, "T": cfg.T,
-            "neuron": cfg.neuron, "in_channels": s.in_channels,
-            "options": dict(cfg.model_options), "dataset": s.name, "mean": list(s.mean),
-            "std": list(s.std)}
+    return models.ModelSpec(name, kind, s.num_classes, s.in_channels, cfg.T, cfg.neuron,
+                            cfg.model_options)
 
 
-def _create(run: Run, name: str, kind: str, phase: str) -> nn.Module:
+def _create(run: Run, spec: models.ModelSpec, phase: str) -> nn.Module:
     seed_everything(phase_seed(run.cfg.seed, phase))
-    return checkpoint.build_model(describe(run, name, kind))
+    return spec.build()
+
+
+def preflight(cfg: TrainConfig, command: str) -> None:
+    """Builds every network and the method of ``cfg`` on the meta device (no memory, no data)
+    so that a bad option fails now, in a second, not after a teacher has trained."""
+    student = models.ModelSpec(cfg.model, "snn", 10, 3, cfg.T, cfg.neuron, cfg.model_options)
+    teacher = student.replace(name=cfg.teacher_model or cfg.model, kind="ann")
+    try:
+        with torch.device("meta"):
+            if command == "teacher":
+                teacher.build()
+                return
+            net = student.build()
+            ann = teacher.build() if needs_teacher(cfg.method) else None
+            create_method(cfg.method, net, ann, **cfg.method_options)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{e} (checking --model {cfg.model}, --method {cfg.method} and their "
+                         "options before training)") from None
 
 
 def teacher_phase(run: Run) -> nn.Module:
@@ -95,23 +113,24 @@ def teacher_phase(run: Run) -> nn.Module:
     cfg = run.cfg
     if cfg.teacher is not None:
         teacher, ckpt = checkpoint.load_model(cfg.teacher, run.ctx.device)
-        got = (ckpt["model"]["num_classes"], ckpt["model"]["in_channels"])
+        spec = checkpoint.model_spec(ckpt, cfg.teacher)
+        got = (spec.num_classes, spec.in_channels)
         want = (run.splits.num_classes, run.splits.in_channels)
         if got != want:
             raise ValueError(f"teacher {cfg.teacher} has {got[0]} classes and {got[1]} input "
                              f"channels; {run.splits.name} has {want[0]} and {want[1]}")
         return teacher
-    name = cfg.teacher_model or cfg.model
-    net = _create(run, name, "ann", "teacher")
-    return fit(run, "teacher", create_method("none", net), cfg.teacher_epochs,
-               describe(run, name, "ann"))
+    spec = model_spec(run, cfg.teacher_model or cfg.model, "ann")
+    net = _create(run, spec, "teacher")
+    return fit(run, "teacher", create_method("none", net), cfg.teacher_epochs, spec)
 
 
 def student_phase(run: Run, phase: str, method: str, teacher: nn.Module | None) -> nn.Module:
     """A spiking ``cfg.model`` trained with ``method`` (the baseline: ``"none"``), starting
     from the teacher's weights when there is a teacher and ``cfg.init_from_teacher``."""
     cfg = run.cfg
-    student = _create(run, cfg.model, "snn", phase)
+    spec = model_spec(run, cfg.model, "snn")
+    student = _create(run, spec, phase)
     if teacher is not None and cfg.init_from_teacher:
         try:
             models.transfer_weights(teacher, student)
@@ -120,7 +139,7 @@ def student_phase(run: Run, phase: str, method: str, teacher: nn.Module | None) 
                              "pass --no-init-from-teacher") from None
     options = cfg.method_options if method == cfg.method else {}
     trainer = create_method(method, student, teacher, **options)
-    return fit(run, phase, trainer, cfg.epochs, describe(run, cfg.model, "snn"))
+    return fit(run, phase, trainer, cfg.epochs, spec)
 
 
 def needs_teacher(method: str) -> bool:
@@ -131,6 +150,7 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any] | None:
     """``snnrs train-teacher``: trains ``teacher_model`` (default: ``model``) as an ANN for
     ``teacher_epochs``; returns the summary on rank 0 (None on other ranks)."""
     t0 = time.perf_counter()
+    preflight(cfg, "teacher")
     run = open_run(cfg, "teacher")
     try:
         teacher = teacher_phase(run)
@@ -150,6 +170,7 @@ def distill(cfg: TrainConfig) -> dict[str, Any] | None:
     student, plain SNN baseline (unless ``cfg.baseline`` is off), evaluation of each; returns
     the summary on rank 0 (None on other ranks)."""
     t0 = time.perf_counter()
+    preflight(cfg, "distill")
     run = open_run(cfg, "distill")
     try:
         nets: dict[str, nn.Module] = {}
@@ -183,19 +204,21 @@ def evaluate_checkpoint(path: str, *, data_dir: str | None = None, device: str =
     they came from. ``T`` re-times an SNN."""
     dev = resolve_device(device)
     model, ckpt = checkpoint.load_model(path, dev)
-    d = ckpt["model"]
+    spec, trained_on = checkpoint.model_spec(ckpt, path), ckpt["data"]
     if T is not None:
-        if d["kind"] != "snn":
+        if spec.kind != "snn":
             raise ValueError(f"{path} holds an ANN; T applies to spiking networks only")
         model.T = T
     saved = ckpt["config"]
-    test = data.load(d["dataset"], data_dir or saved["data_dir"], seed=saved["seed"]).test
+    test = data.load(trained_on["dataset"], data_dir or saved["data_dir"],
+                     seed=saved["seed"]).test
     if test_limit is not None:
         test = data.ImageSet(test.images[:test_limit], test.labels[:test_limit])
-    result = evaluate.evaluate(model, test, data.Normalize(d["mean"], d["std"]),
-                               batch_size=batch_size, device=dev, noise=noise, seed=seed)
-    return {"checkpoint": str(path), "model": d["name"], "kind": d["kind"],
-            "dataset": d["dataset"], "T": model.T if d["kind"] == "snn" else None,
+    normalize = data.Normalize(trained_on["mean"], trained_on["std"])
+    result = evaluate.evaluate(model, test, normalize, batch_size=batch_size, device=dev,
+                               noise=noise, seed=seed)
+    return {"checkpoint": str(path), "model": spec.name, "kind": spec.kind,
+            "dataset": trained_on["dataset"], "T": model.T if spec.kind == "snn" else None,
             "epoch": ckpt["epoch"], **result}
 
 

