@@ -76,7 +76,7 @@ def test_distill_writes_the_run_folder_and_eval_reads_it(tmp_path, capsys):
     assert {p.relative_to(out).as_posix() for p in out.rglob("*")} == {
         "config.yaml", "metrics.jsonl", "metrics.csv", "checkpoints", "checkpoints/teacher.pt",
         "checkpoints/student.pt", "checkpoints/baseline.pt", "curves.png", "firing_rates.png",
-        "summary.json", "report.md"}
+        "summary.json", "report.md", ".snnrs.lock"}
     resolved = (out / "config.yaml").read_text()
     assert "epochs: 1\n" in resolved and "lr: 0.05\n" in resolved  # the flag beat the file
     assert "alpha: 0.5" in resolved

@@ -113,15 +113,20 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+MAX_SIZE = 2**31  # T * N of one cell must fit a tensor this machine can hold
+
+
 def size(text: str) -> int:
-    """A positive int, written plainly or as ``2^k``."""
+    """A positive int up to 2^31, written plainly or as ``2^k``."""
     base, _, exp = text.partition("^")
     try:
+        if exp and not (0 <= int(exp) <= 31):
+            raise argparse.ArgumentTypeError(f"{text}: the exponent must lie in [0, 31]")
         value = int(base) ** int(exp) if exp else int(base)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer or 2^k, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    if not 1 <= value <= MAX_SIZE:
+        raise argparse.ArgumentTypeError(f"must lie in [1, 2^31], got {text}")
     return value
 
 
@@ -141,5 +146,15 @@ def main(args: argparse.Namespace) -> int:
     libs = available(args.libs)
     print(f"LIF forward + backward, float32, {args.device}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; median of {args.repeats} runs", flush=True)
-    print(format_table(run(args.T, args.N, libs, args.repeats, args.device)))
+    try:
+        table = run(args.T, args.N, libs, args.repeats, args.device)
+    except (MemoryError, RuntimeError) as e:
+        if not isinstance(e, MemoryError) and not any(
+                s in str(e) for s in ("allocate", "overflowed", "out of memory")):
+            raise
+        largest = max(args.T) * max(args.N)
+        raise ValueError(f"a cell of T x N = {largest} neuron-steps does not fit in memory "
+                         f"(about {24 * largest / 2**30:.1f} GiB for one run); choose smaller "
+                         "--T or --N") from None
+    print(format_table(table))
     return 0

@@ -19,6 +19,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import json
+import shlex
 import sys
 import textwrap
 from pathlib import Path
@@ -235,10 +236,25 @@ def run_command(args: argparse.Namespace) -> int:
         command = "distill" if args.command == "distill" else "teacher"
         cfg = training_config(args, command)
         job = jobs.distill if command == "distill" else jobs.train_teacher
-        summary = job(cfg)
+        try:
+            summary = job(cfg)
+        except KeyboardInterrupt:
+            print(_interrupted(args, Path(cfg.out or f"runs/{command}")), file=sys.stderr)
+            return 130
         if summary is not None:  # rank 0
             _print_summary(summary, cfg.out or f"runs/{command}")
     return 0
+
+
+def _interrupted(args: argparse.Namespace, out: Path) -> str:
+    """One line for Ctrl-C: the newest checkpoint and the command that resumes from it."""
+    ckpts = sorted((out / "checkpoints").glob("*.pt"), key=lambda p: p.stat().st_mtime)
+    imports = "".join(f" --import {shlex.quote(m)}" for m in getattr(args, "imports", []))
+    resume = f"snnrs {args.command}{imports} --out {shlex.quote(str(out))} --resume"
+    if not ckpts:
+        return f"snnrs {args.command}: interrupted before the first checkpoint; start again"
+    return (f"snnrs {args.command}: interrupted; the last checkpoint is {ckpts[-1]}; resume "
+            f"with: {resume}")
 
 
 PLUGIN_GROUP = "snnrs.plugins"
@@ -281,6 +297,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return run_command(args)
-    except (ValueError, FileNotFoundError, checkpoint.CheckpointError) as e:
+    except (ValueError, OSError, checkpoint.CheckpointError) as e:
         print(f"snnrs {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -80,12 +81,19 @@ def _check_batch_size(batch_size: int) -> int:
     return batch_size
 
 
+class Score(NamedTuple):
+    """Top-1 accuracy (a fraction) and how many distinct classes the network predicted."""
+
+    accuracy: float
+    classes_predicted: int
+
+
 @torch.no_grad()
-def accuracy(model: nn.Module, imageset: data.ImageSet, normalize: nn.Module, *,
-             batch_size: int = 256, device: str | torch.device = "cpu",
-             noise: Noise | None = None, seed: int = 0) -> float:
-    """Top-1 accuracy (a fraction) of ``model`` on ``imageset``, in eval mode, optionally with
-    the corruption ``noise`` (see :func:`noise`) drawn from a generator seeded with ``seed``.
+def score(model: nn.Module, imageset: data.ImageSet, normalize: nn.Module, *,
+          batch_size: int = 256, device: str | torch.device = "cpu",
+          noise: Noise | None = None, seed: int = 0) -> Score:
+    """The :class:`Score` of ``model`` on ``imageset``, in eval mode, optionally with the
+    corruption ``noise`` (see :func:`noise`) drawn from a generator seeded with ``seed``.
 
     ``model`` maps normalised images ``[B, C, H, W]`` to logits ``[B, K]``.
     """
@@ -95,38 +103,64 @@ def accuracy(model: nn.Module, imageset: data.ImageSet, normalize: nn.Module, *,
         raise ValueError("cannot measure accuracy on an empty image set")
     generator = torch.Generator(device).manual_seed(seed) if noise is not None else None
     normalize = normalize.to(device)
-    correct = 0
+    correct, predicted = 0, set()
     with _EvalMode(model):
         for images, labels in _inputs(imageset, normalize, batch_size, device, noise, generator):
-            correct += int((model(images).argmax(1) == labels).sum())
-    return correct / len(imageset)
+            guess = model(images).argmax(1)
+            correct += int((guess == labels).sum())
+            predicted.update(guess.unique().tolist())
+    return Score(correct / len(imageset), len(predicted))
+
+
+def accuracy(model: nn.Module, imageset: data.ImageSet, normalize: nn.Module, *,
+             batch_size: int = 256, device: str | torch.device = "cpu",
+             noise: Noise | None = None, seed: int = 0) -> float:
+    """Top-1 accuracy (a fraction); see :func:`score`."""
+    return score(model, imageset, normalize, batch_size=batch_size, device=device, noise=noise,
+                 seed=seed).accuracy
+
+
+def robustness_scores(model: nn.Module, imageset: data.ImageSet, normalize: nn.Module, *,
+                      batch_size: int = 256, device: str | torch.device = "cpu",
+                      seed: int = 0) -> dict[str, Score]:
+    """The :class:`Score` under every corruption of :data:`NOISE_LEVELS`, keyed
+    ``"<kind>_<level>"`` (``"gaussian_0.05"``, ..., ``"salt_pepper_0.1"``); the same seed for
+    every network, so networks are compared on identical corrupted images."""
+    return {f"{kind}_{level:g}": score(model, imageset, normalize, batch_size=batch_size,
+                                       device=device, noise=noise(kind, level), seed=seed)
+            for kind, levels in NOISE_LEVELS.items() for level in levels}
 
 
 def robustness(model: nn.Module, imageset: data.ImageSet, normalize: nn.Module, *,
                batch_size: int = 256, device: str | torch.device = "cpu",
                seed: int = 0) -> dict[str, float]:
-    """Accuracy under every corruption of :data:`NOISE_LEVELS`, keyed ``"<kind>_<level>"``
-    (``"gaussian_0.05"``, ..., ``"salt_pepper_0.1"``); the same seed for every network, so
-    networks are compared on identical corrupted images."""
-    return {f"{kind}_{level:g}": accuracy(model, imageset, normalize, batch_size=batch_size,
-                                          device=device, noise=noise(kind, level), seed=seed)
-            for kind, levels in NOISE_LEVELS.items() for level in levels}
+    """Accuracy under every corruption of :data:`NOISE_LEVELS` (see
+    :func:`robustness_scores`)."""
+    scores = robustness_scores(model, imageset, normalize, batch_size=batch_size,
+                               device=device, seed=seed)
+    return {k: s.accuracy for k, s in scores.items()}
 
 
 def evaluate(model: nn.Module, imageset: data.ImageSet, normalize: nn.Module, *,
              batch_size: int = 256, device: str | torch.device = "cpu", noise: bool = True,
              seed: int = 0, measure_samples: int = 256) -> dict:
     """Everything the run summary reports about one network, as plain numbers for JSON:
-    ``accuracy``; ``noise`` (:func:`robustness`, when ``noise``); the mean ``firing_rate``
+    ``accuracy``; ``noise`` (:func:`robustness`, when ``noise``); ``single_class``, the
+    settings (``"clean"`` or a noise key) under which the network predicted one class for
+    every image although the labels hold several (a collapse); the mean ``firing_rate``
     (``None`` for an ANN), ``macs``, ``acs``, ``synaptic_ops`` (their sum), ``energy_pj`` and
     ``params`` per sample, measured on the first ``measure_samples`` images; and ``layers``,
     one entry per layer with its name, type, firing rate, operations and energy."""
     device = torch.device(device)
-    result: dict = {"accuracy": accuracy(model, imageset, normalize, batch_size=batch_size,
-                                         device=device)}
+    scores = {"clean": score(model, imageset, normalize, batch_size=batch_size, device=device)}
     if noise:
-        result["noise"] = robustness(model, imageset, normalize, batch_size=batch_size,
-                                     device=device, seed=seed)
+        scores.update(robustness_scores(model, imageset, normalize, batch_size=batch_size,
+                                        device=device, seed=seed))
+    result: dict = {"accuracy": scores["clean"].accuracy}
+    if noise:
+        result["noise"] = {k: s.accuracy for k, s in scores.items() if k != "clean"}
+    several = imageset.labels.unique().numel() > 1
+    result["single_class"] = [k for k, s in scores.items() if several and s.classes_predicted == 1]
     subset = data.ImageSet(imageset.images[:measure_samples], imageset.labels[:measure_samples])
     images, _ = next(_inputs(subset, normalize.to(device), measure_samples, device, None, None))
     with _EvalMode(model):

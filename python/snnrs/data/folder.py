@@ -23,7 +23,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -60,19 +63,32 @@ def _scan(split: Path) -> dict[str, list[Path]]:
     return files
 
 
-def _header(path: Path) -> tuple[str, tuple[int, int]]:
-    """Mode and (width, height) of an image, reading only its header."""
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[Image.Image]:
+    """``Image.open(path)``, refusing an image of more pixels than PIL's limit (a decompression
+    bomb: a small file that decodes to gigabytes) before decoding it."""
     try:
-        with Image.open(path) as im:
-            return im.mode, im.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                yield im
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        raise ValueError(f"{path}: refused, more pixels than an image may have "
+                         f"({Image.MAX_IMAGE_PIXELS}; a decompression bomb?): {err}") from None
     except (UnidentifiedImageError, OSError) as err:
         raise ValueError(f"{path}: not a readable image ({err})") from err
+
+
+def _header(path: Path) -> tuple[str, tuple[int, int]]:
+    """Mode and (width, height) of an image, reading only its header."""
+    with _opened(path) as im:
+        return im.mode, im.size
 
 
 def _decode(path: Path, mode: str, size: tuple[int, int]) -> np.ndarray:
     """``[H, W]`` or ``[H, W, 3]`` uint8 pixels of ``path`` in ``mode``, resized to ``size``."""
     try:
-        with Image.open(path) as im:
+        with _opened(path) as im:
             im = im.convert(mode)
             if im.size != size:
                 im = im.resize(size, Image.Resampling.BILINEAR)

@@ -27,10 +27,13 @@ from torch import nn
 from ..nn import NEURONS
 from .registry import KINDS, MODELS, check_model_options, create
 
+#: The largest sizes a description may ask for (a checkpoint is untrusted input).
+LIMITS = {"num_classes": 1_000_000, "in_channels": 4096, "T": 10_000}
 
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+
+def _size(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= LIMITS[name]:
+        raise ValueError(f"{name} must be an integer in [1, {LIMITS[name]}], got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,8 @@ class ModelSpec:
         MODELS[self.name]
         if self.kind not in KINDS:
             raise ValueError(f"unknown kind {self.kind!r}; expected one of: {', '.join(KINDS)}")
-        for name in ("num_classes", "in_channels", "T"):
-            _positive_int(name, getattr(self, name))
+        for name in LIMITS:
+            _size(name, getattr(self, name))
         if self.neuron is not None:
             NEURONS[self.neuron]
         if not isinstance(self.options, Mapping):

@@ -24,7 +24,6 @@ import os
 import pickle
 import random
 import re
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -57,16 +56,17 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> d
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
-        if found:
-            raise CheckpointError(
-                f"{path} holds a pickled Python object ({found[1]}), not just tensors and plain "
-                "data; snnrs loads checkpoints with weights_only=True and refuses it") from None
-        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or truncated?): "
-                              f"{_reason(e)}") from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as e:
-        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt or truncated?): "
-                              f"{_reason(e)}") from None
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))
+        if found is None:
+            raise CheckpointError(f"{path} is not a readable checkpoint (corrupt, truncated or "
+                                  f"not a checkpoint at all): {_reason(e)}") from None
+        raise CheckpointError(
+            f"{path} contains pickled Python code or objects ({found[1]}), not only tensors "
+            "and plain data: snnrs refused it and ran nothing from it. Use checkpoints written "
+            "by snnrs, or re-save the weights alone from a source you trust") from None
+    except Exception as e:
+        raise CheckpointError(f"{path} is not a readable checkpoint (corrupt, truncated or not "
+                              f"a checkpoint at all): {_reason(e)}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an snnrs checkpoint (no format tag {FORMAT!r}; "
                               "a plain state_dict or another library's file?)")
@@ -77,9 +77,12 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> d
 
 
 def _reason(e: Exception) -> str:
-    text = str(e)
+    """The informative line of torch's message, without its advice on loading unsafely."""
+    text = "\n".join(line for line in str(e).splitlines() if "weights_only" not in line)
     detail = re.search(r"WeightsUnpickler error: \s*(.+)", text)
-    return (detail[1] if detail else text.splitlines()[0] if text else type(e).__name__).strip()
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return (detail[1] if detail else f"{type(e).__name__}: {first}" if first
+            else type(e).__name__).strip()
 
 
 def rng_state() -> dict[str, Any]:
@@ -125,11 +128,28 @@ def model_weights(ckpt: dict[str, Any]) -> dict[str, Tensor]:
 
 def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu",
                ) -> tuple[nn.Module, dict[str, Any]]:
-    """The trained network of a checkpoint (in eval mode) and the checkpoint itself."""
+    """The trained network of a checkpoint (in eval mode) and the checkpoint itself.
+
+    The checkpoint is untrusted input: its model description is validated and the network built
+    on the meta device first, and every stored tensor must have the name and shape the
+    described network has, before any memory is allocated for it."""
     ckpt = load(path, map_location)
-    if "model" not in ckpt or "method" not in ckpt:
+    if "model" not in ckpt or "method" not in ckpt or "data" not in ckpt:
         raise CheckpointError(f"{path} is an snnrs checkpoint without a model (keys: "
                               f"{', '.join(sorted(ckpt))})")
-    model = model_spec(ckpt, path).build()
-    model.load_state_dict(model_weights(ckpt))
+    spec = model_spec(ckpt, path)
+    weights = model_weights(ckpt)
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in spec.build().state_dict().items()}
+    stored = {k: tuple(v.shape) if isinstance(v, Tensor) else None for k, v in weights.items()}
+    if stored != expected:
+        wrong = sorted(k for k in expected.keys() & stored.keys() if expected[k] != stored[k])
+        detail = (f"{wrong[0]} is {stored[wrong[0]]} in the file but {expected[wrong[0]]} in a "
+                  f"{spec.name}" if wrong else
+                  f"missing {sorted(expected.keys() - stored.keys())[:3]}, unexpected "
+                  f"{sorted(stored.keys() - expected.keys())[:3]}")
+        raise CheckpointError(f"{path}: its weights are not those of the network it describes "
+                              f"({spec.kind} {spec.name}, {spec.num_classes} classes): {detail}")
+    model = spec.build()
+    model.load_state_dict(weights)
     return model.to(map_location).eval(), ckpt

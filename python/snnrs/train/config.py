@@ -2,9 +2,11 @@
 
 Settings come from three places, later ones winning: the defaults of :class:`TrainConfig`, a
 config file (YAML read with ``yaml.safe_load``, TOML with ``tomllib``; keys are the field names,
-``batch_size`` or ``batch-size``) and command-line flags. ``model_options`` and
-``method_options`` merge key by key. :meth:`TrainConfig.validate` checks every value and names
-the valid choices when one is wrong.
+``batch_size`` or ``batch-size``) and command-line flags. Each setting comes whole from the
+last source that gives it, ``model_options`` and ``method_options`` too (so a flag replaces a
+resumed run's options rather than adding to them). :meth:`TrainConfig.validate` checks every
+value (finite, in range, a known choice, options the registered constructor takes, a folder
+that can be written) and names the valid choices when one is wrong.
 
 Example:
     >>> cfg = TrainConfig.from_sources(overrides={"epochs": 2, "lr": "0.05"})
@@ -19,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import sys
@@ -64,6 +67,8 @@ class Setting:
         eval_flag: the flag of ``snnrs eval`` that reads the same setting, if any.
         aliases: more flag names, by command.
         choices: the registry (or tuple) its value comes from, listed in ``--help``.
+        minimum, maximum: the closed range a number must lie in (None: unbounded);
+        above, below: open bounds, for ``lr > 0`` or ``momentum < 1``. Numbers must be finite.
     """
 
     help: str
@@ -75,6 +80,22 @@ class Setting:
     eval_flag: str | None = None
     aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     choices: Callable[[], Iterable[str]] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    above: float | None = None
+    below: float | None = None
+
+    def check_number(self, name: str, value: float) -> None:
+        """Raises a ValueError naming ``name`` unless ``value`` is finite and in range."""
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value}")
+        for bound, ok, word in ((self.minimum, lambda b: value >= b, ">="),
+                                (self.maximum, lambda b: value <= b, "<="),
+                                (self.above, lambda b: value > b, ">"),
+                                (self.below, lambda b: value < b, "<")):
+            if bound is not None and not ok(bound):
+                shown = bound if isinstance(bound, int) else f"{bound:g}"
+                raise ValueError(f"{name} must be {word} {shown}, got {value}")
 
 
 def setting(default: Any, help: str, group: str, **options: Any) -> Any:
@@ -101,15 +122,16 @@ class TrainConfig:
         None, "where the dataset's files are (CIFAR's python pickles, an image folder); MNIST "
         "is built in", "data", metavar="DIR", eval_flag="--data-dir")
     train_limit: int | None = setting(None, "train on the first N images only", "data",
-                                      metavar="N")
+                                      metavar="N", minimum=1, maximum=2**31)
     test_limit: int | None = setting(None, "test on the first N images only", "data",
-                                     metavar="N", resumable=True, eval_flag="--test-limit")
+                                     metavar="N", resumable=True, eval_flag="--test-limit",
+                                     minimum=1, maximum=2**31)
     augment: bool = setting(True, "no random crops, flips or cutout", "data")
     # networks
     model: str = setting("convnet", "student topology", "networks", choices=list_models)
     teacher_model: str | None = setting(None, "teacher topology (default: --model)", "networks",
                                         metavar="MODEL")
-    T: int = setting(4, "SNN time steps", "networks", eval_flag="--T")
+    T: int = setting(4, "SNN time steps", "networks", eval_flag="--T", minimum=1, maximum=10_000)
     neuron: str | None = setting(None, "the neuron kind (default: the model's)", "networks",
                                  choices=lambda: NEURONS)
     model_options: dict[str, Any] = setting(
@@ -130,30 +152,38 @@ class TrainConfig:
     baseline: bool = setting(True, "skip the plain SNN baseline", "distillation",
                              commands=DISTILL)
     # optimisation
-    epochs: int = setting(20, "student and baseline epochs", "optimisation", commands=DISTILL)
+    epochs: int = setting(20, "student and baseline epochs", "optimisation", commands=DISTILL,
+                          minimum=1, maximum=1_000_000)
     teacher_epochs: int = setting(30, "teacher epochs", "optimisation", metavar="N",
-                                  aliases={"teacher": ("--epochs",)})
-    batch_size: int = setting(64, "global batch, split across processes", "optimisation")
+                                  aliases={"teacher": ("--epochs",)}, minimum=1,
+                                  maximum=1_000_000)
+    batch_size: int = setting(64, "global batch, split across processes", "optimisation",
+                              minimum=1, maximum=2**24)
     eval_batch_size: int = setting(500, "batch for testing", "optimisation", metavar="N",
-                                   resumable=True, eval_flag="--batch-size")
+                                   resumable=True, eval_flag="--batch-size", minimum=1,
+                                   maximum=2**24)
     optimizer: str = setting("sgd", "the optimiser", "optimisation", choices=lambda: OPTIMIZERS)
-    lr: float = setting(0.1, "peak learning rate", "optimisation")
-    momentum: float = setting(0.9, "SGD momentum", "optimisation")
+    lr: float = setting(0.1, "peak learning rate", "optimisation", above=0)
+    momentum: float = setting(0.9, "SGD momentum", "optimisation", minimum=0, below=1)
     weight_decay: float = setting(5e-4, "weight decay (not on biases and norm weights)",
-                                  "optimisation")
+                                  "optimisation", minimum=0)
     warmup_epochs: float = setting(1.0, "linear warm-up before the cosine decay",
-                                   "optimisation", metavar="E")
+                                   "optimisation", metavar="E", minimum=0)
     clip_grad: float = setting(0.0, "clip the gradient norm (0: no clipping)", "optimisation",
-                               metavar="NORM")
+                               metavar="NORM", minimum=0)
     ema: float = setting(0.0, "evaluate an exponential moving average of the weights, e.g. "
-                         "0.999 (0: none)", "optimisation", metavar="DECAY")
+                         "0.999 (0: none)", "optimisation", metavar="DECAY", minimum=0, below=1)
     amp: str = setting("auto", "mixed precision; auto is bf16 on CUDA, off on the CPU",
                        "optimisation", choices=lambda: AMP_MODES)
     sync_bn: bool = setting(False, "SyncBatchNorm across GPUs", "optimisation")
+    skip_nonfinite: bool = setting(
+        False, "skip a step whose loss or gradient is not finite (counted as skipped_steps in "
+        "the metrics) instead of stopping the run", "optimisation")
     # running
     device: str = setting("auto", "auto, cpu, cuda or cuda:N", "running", resumable=True,
                           eval_flag="--device")
-    seed: int = setting(0, "the seed of everything random", "running", eval_flag="--seed")
+    seed: int = setting(0, "the seed of everything random", "running", eval_flag="--seed",
+                        minimum=0, maximum=2**32 - 1)
     out: str | None = setting(None, "run folder (default runs/<command>)", "running",
                               metavar="DIR", resumable=True)
     resume: bool = setting(False, "continue the run in --out from its checkpoints (its "
@@ -183,10 +213,7 @@ class TrainConfig:
         flags); validated."""
         values: dict[str, Any] = {}
         for source in [*map(read_config_file, files), overrides or {}]:
-            for key, value in _known_keys(source).items():
-                if key.endswith("_options") and isinstance(value, dict):
-                    value = {**values.get(key, {}), **value}
-                values[key] = value
+            values.update(_known_keys(source))
         hints = get_type_hints(cls)
         return cls(**{k: _coerce(k, v, hints[k]) for k, v in values.items()}).validate()
 
@@ -204,19 +231,12 @@ class TrainConfig:
         check_model_options(self.model, self.model_options)
         check_method_options(self.method, self.method_options)
         check_device(self.device)
-        for name in ("epochs", "teacher_epochs", "T", "batch_size", "eval_batch_size"):
-            _at_least(name, getattr(self, name), 1)
-        for name in ("train_limit", "test_limit"):
-            if getattr(self, name) is not None:
-                _at_least(name, getattr(self, name), 1)
-        _at_least("seed", self.seed, 0)
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        for name in ("weight_decay", "warmup_epochs", "clip_grad"):
-            _at_least(name, getattr(self, name), 0)
-        for name in ("momentum", "ema"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
+        for name, spec in self.settings().items():
+            value = getattr(self, name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                spec.check_number(name, value)
+        if self.out is not None:
+            check_writable_dir("out", self.out)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -225,6 +245,17 @@ class TrainConfig:
     def save(self, path: str | os.PathLike) -> None:
         """Writes the resolved configuration as YAML (readable back with ``--config``)."""
         write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def check_writable_dir(name: str, directory: str | os.PathLike) -> Path:
+    """``directory`` if it is a folder this process can write in, or one it can create."""
+    path = Path(directory)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{name} {str(path)!r} is a file, not a folder")
+    existing = next(p for p in (path, *path.absolute().parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{name} {str(path)!r}: cannot write in {str(existing)!r}")
+    return path
 
 
 def check_device(device: str) -> str:
@@ -293,8 +324,3 @@ _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str:
 def _choice(name: str, value: Any, choices: Any) -> None:
     if value not in choices:
         raise ValueError(f"unknown {name} {value!r}; expected one of: {', '.join(choices)}")
-
-
-def _at_least(name: str, value: float, low: float) -> None:
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")

@@ -16,12 +16,18 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
 _UMASK_LOCK = threading.Lock()
 
@@ -47,12 +53,28 @@ def current_umask() -> int:
         return mask
 
 
+class DiskFullError(OSError):
+    """No space was left to write a file; the file's previous version, if any, is intact."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def _disk_full(e: BaseException) -> bool:
+    if isinstance(e, OSError):
+        return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    # torch.save reports a failed write from its zip writer as a RuntimeError
+    return isinstance(e, RuntimeError) and any(
+        s in str(e) for s in ("unexpected pos", "No space left", "file write failed"))
+
+
 def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
     """Calls ``write(f)`` on a temporary binary file beside ``path``, then renames it over
-    ``path``. If ``write`` raises, the temporary file is removed and ``path`` is untouched."""
+    ``path``. If ``write`` raises, the temporary file is removed and ``path`` is untouched; a
+    full disk raises :class:`DiskFullError` saying so."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -60,11 +82,85 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; the usual new-file mode
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if _disk_full(e):
+            kept = f"the previous {path.name} is intact" if path.exists() else "nothing written"
+            raise DiskFullError(errno.ENOSPC, f"no space left on the disk to write {path} ("
+                                f"{kept}); free some space, then resume") from None
         raise
     _fsync_dir(path.parent)
+
+
+TEMP_SUFFIX = ".tmp"
+
+
+def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
+    """Deletes the temporary files that writes killed mid-way left in ``directory`` and its
+    subfolders (call it only while holding the folder's :class:`FolderLock`); returns them."""
+    stale = [p for p in Path(directory).rglob(f".*{TEMP_SUFFIX}") if p.is_file()]
+    for p in stale:
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+    return stale
+
+
+class FolderLock:
+    """An advisory lock on a run folder: one snnrs run at a time. The operating system releases
+    it when the process ends, however it ends. Where ``fcntl`` is missing (Windows) it only
+    records the owner.
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> with FolderLock(folder):
+        ...     try:
+        ...         FolderLock(folder).acquire()
+        ...     except FolderBusyError as e:
+        ...         print("busy:", "another snnrs run" in str(e))
+        busy: True
+    """
+
+    NAME = ".snnrs.lock"
+
+    def __init__(self, directory: str | os.PathLike) -> None:
+        self.path = Path(directory) / self.NAME
+        self._file: BinaryIO | None = None
+
+    def acquire(self) -> FolderLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(self.path, "a+b")
+        try:
+            if fcntl is not None:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            owner = f.read().decode(errors="replace").strip() or "unknown"
+            f.close()
+            raise FolderBusyError(f"{self.path.parent} is in use by another snnrs run (process "
+                                  f"{owner}); wait for it or choose another --out") from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()).encode())
+        f.flush()
+        self._file = f
+        return self
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing the descriptor releases the lock
+            self._file = None
+
+    def __enter__(self) -> FolderLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class FolderBusyError(ValueError):
+    """Another run holds the folder's :class:`FolderLock`."""
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -31,7 +31,7 @@ from ..distill import METHODS, create_method
 from . import checkpoint, plots
 from .config import TrainConfig
 from .distributed import resolve_device, setup, teardown
-from .files import write_text
+from .files import FolderLock, remove_stale_temporaries, write_text
 from .loop import Run, fit, seed_everything
 from .metrics import MetricsLog
 
@@ -43,17 +43,26 @@ def phase_seed(seed: int, phase: str) -> int:
 
 
 def open_run(cfg: TrainConfig, command: str) -> Run:
-    """Joins the process group, loads the data and prepares the run folder (rank 0)."""
+    """Joins the process group, takes the run folder (rank 0: its lock, so that one run at a
+    time writes there, and the removal of temporary files killed writes left), loads the data
+    and writes the configuration."""
     directory = Path(cfg.out or f"runs/{command}")
-    ckpts = directory / "checkpoints"
-    if not cfg.resume and ckpts.is_dir() and any(ckpts.glob("*.pt")):
-        raise ValueError(f"{directory} holds checkpoints of an earlier run; pass --resume to "
-                         "continue it, or choose another --out")
     ctx = setup(cfg.device)
-    splits = load_data(cfg)
+    lock = FolderLock(directory).acquire() if ctx.is_main else None
+    try:
+        ckpts = directory / "checkpoints"
+        if not cfg.resume and ckpts.is_dir() and any(ckpts.glob("*.pt")):
+            raise ValueError(f"{directory} holds checkpoints of an earlier run; pass --resume "
+                             "to continue it, or choose another --out")
+        splits = load_data(cfg)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        teardown(ctx)
+        raise
     writer = None
     if ctx.is_main:
-        directory.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(directory)
         cfg.save(directory / "config.yaml")
         if cfg.tensorboard:
             from torch.utils.tensorboard import SummaryWriter  # only when asked: slow import
@@ -62,7 +71,7 @@ def open_run(cfg: TrainConfig, command: str) -> Run:
     mean, std = data.normalization(splits)
     return Run(cfg, ctx, splits, data.Normalize(mean, std).to(ctx.device),
                data.default_augment(splits.name).to(ctx.device) if cfg.augment else None,
-               directory, MetricsLog(directory), writer)
+               directory, MetricsLog(directory), writer, lock)
 
 
 def load_data(cfg: TrainConfig) -> data.DataSplits:
@@ -114,6 +123,10 @@ def teacher_phase(run: Run) -> nn.Module:
     if cfg.teacher is not None:
         teacher, ckpt = checkpoint.load_model(cfg.teacher, run.ctx.device)
         spec = checkpoint.model_spec(ckpt, cfg.teacher)
+        if spec.kind != "ann":
+            raise ValueError(f"--teacher {cfg.teacher} holds a spiking {spec.name} (a student or "
+                             "baseline checkpoint); a teacher is an ANN, e.g. "
+                             "checkpoints/teacher.pt of a run or train-teacher's")
         got = (spec.num_classes, spec.in_channels)
         want = (run.splits.num_classes, run.splits.in_channels)
         if got != want:
@@ -190,6 +203,8 @@ def distill(cfg: TrainConfig) -> dict[str, Any] | None:
                for n in ("teacher", "student", "baseline")},
             "firing_rate": student["firing_rate"], "synaptic_ops": student["synaptic_ops"],
             "energy_pj": student["energy_pj"], "noise_accuracy": student.get("noise"),
+            "single_class": {n: r["single_class"] for n, r in results.items()
+                             if r["single_class"]},
         }
         return _finish(run, summary, results, t0)
     finally:
@@ -270,11 +285,18 @@ def report(summary: dict[str, Any]) -> str:
              f"{summary['wall_seconds']:.0f} s. Accuracy under noise: Gaussian sigma and "
              "salt-and-pepper density on [0, 1] images. Energy: 0.9 pJ per accumulate, 4.6 pJ "
              "per multiply-accumulate, per image.", ""]
+    for name, r in nets.items():
+        if r.get("single_class"):
+            lines += [f"**{name} collapsed**: it predicts a single class for every image under "
+                      f"{', '.join(r['single_class'])}, so its accuracy there is the share of "
+                      "that class, not a measure of robustness.", ""]
     return "\n".join(lines)
 
 
 def _close(run: Run) -> None:
     if run.writer is not None:
         run.writer.close()
+    if run.lock is not None:
+        run.lock.release()
     teardown(run.ctx)
 

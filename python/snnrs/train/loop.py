@@ -39,13 +39,15 @@ from ..distill import Method
 from . import checkpoint
 from .config import TrainConfig
 from .distributed import Context, all_reduce_sum, barrier, wrap
+from .files import FolderLock
 from .metrics import MetricsLog
 
 
 @dataclass
 class Run:
     """What the phases of one job share: the config, this process's place, the data, the
-    run folder and its metrics log, and the TensorBoard writer (rank 0, when asked for)."""
+    run folder and its metrics log, the TensorBoard writer (rank 0, when asked for) and the
+    folder's lock (rank 0)."""
 
     cfg: TrainConfig
     ctx: Context
@@ -55,6 +57,7 @@ class Run:
     directory: Path
     log: MetricsLog
     writer: Any = None  # torch.utils.tensorboard.SummaryWriter
+    lock: FolderLock | None = None  # rank 0's hold on the run folder
 
     def checkpoint_path(self, phase: str) -> Path:
         return self.directory / "checkpoints" / f"{phase}.pt"
@@ -203,7 +206,9 @@ def _train_epoch(run: Run, desc: str, model: nn.Module, method: Method,
                            world_size=ctx.world_size, drop_last=True)
     quiet = not (ctx.is_main and sys.stderr.isatty())
     totals: dict[str, Tensor] = {}
-    for images, labels in tqdm(batches, desc, total=steps, leave=False, disable=quiet):
+    good = skipped = 0
+    for step, (images, labels) in enumerate(tqdm(batches, desc, total=steps, leave=False,
+                                                 disable=quiet)):
         x = data.to_float(images.to(ctx.device, non_blocking=True))  # [B, C, H, W] in [0, 1]
         if run.augment is not None:
             x = run.augment(x, generator=generator)
@@ -211,20 +216,68 @@ def _train_epoch(run: Run, desc: str, model: nn.Module, method: Method,
         with torch.autocast(ctx.device.type, dtype=dtype, enabled=dtype is not None):
             parts = model(x, labels)
         optimizer.zero_grad(set_to_none=True)
-        scaler.scale(parts["loss"]).backward()
-        if cfg.clip_grad:
-            scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(method.parameters_to_train(), cfg.clip_grad)
+        problem = _nonfinite_part(parts)
+        if problem is None:
+            scaler.scale(parts["loss"]).backward()
+            problem = _nonfinite_gradient(method, cfg, scaler, optimizer)
+        for k, v in parts.items():  # every rank keeps the same keys, skipped steps or not
+            totals.setdefault(k, torch.zeros((), device=v.device))
+        if problem is not None:
+            if not cfg.skip_nonfinite:
+                raise NonFiniteError(f"{desc.split()[0]} epoch {epoch + 1} step {step + 1}/"
+                                     f"{steps}: {problem}; training stopped, its last checkpoint "
+                                     "is intact (resume with a lower --lr, --clip-grad, or "
+                                     "--skip-nonfinite)")
+            skipped += 1
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            continue
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
         if ema is not None:
             ema.update_parameters(method.student)
+        good += 1
         for k, v in parts.items():
-            totals[k] = totals.get(k, 0.0) + v.detach().float()
+            totals[k] = totals[k] + v.detach().float()
     keys = sorted(totals)  # the same order on every rank
-    means = all_reduce_sum(ctx, torch.stack([totals[k] for k in keys])) / (steps * ctx.world_size)
-    return dict(zip(keys, means.tolist(), strict=True))
+    counts = all_reduce_sum(ctx, torch.tensor([good, skipped], device=ctx.device))
+    sums = all_reduce_sum(ctx, torch.stack([totals[k] for k in keys]))
+    result = dict(zip(keys, (sums / max(int(counts[0]), 1)).tolist(), strict=True))
+    if cfg.skip_nonfinite:
+        result["skipped_steps"] = float(counts[1])
+    return result
+
+
+class NonFiniteError(ValueError):
+    """A loss or gradient that is not finite stopped training."""
+
+
+def _nonfinite_part(parts: dict[str, Tensor]) -> str | None:
+    """The first loss part that is NaN or infinite, described, or None (one host sync)."""
+    values = torch.stack([v.detach().float().reshape(()) for v in parts.values()])
+    if bool(torch.isfinite(values).all()):
+        return None
+    bad = [(k, float(v)) for k, v in zip(parts, values, strict=True) if not math.isfinite(v)]
+    name, value = next((b for b in bad if b[0] != "loss"), bad[0])  # the part that caused it
+    return f"the loss part {name!r} is {value}"
+
+
+def _nonfinite_gradient(method: Method, cfg: TrainConfig, scaler: torch.amp.GradScaler,
+                        optimizer: torch.optim.Optimizer) -> str | None:
+    """Clips the gradient (when asked) and says if its norm is not finite. Under float16
+    loss scaling an infinite gradient is the scaler's to handle (it skips the step)."""
+    params = method.parameters_to_train()
+    if scaler.is_enabled():
+        if cfg.clip_grad:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(params, cfg.clip_grad)
+        return None
+    if cfg.clip_grad:
+        norm = nn.utils.clip_grad_norm_(params, cfg.clip_grad)
+    else:
+        norm = nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+    return None if bool(torch.isfinite(norm)) else f"the gradient norm is {float(norm)}"
 
 
 def _check_resumable(ckpt: dict[str, Any], cfg: TrainConfig, phase: str, path: Path) -> None:
