@@ -27,6 +27,8 @@ bench: ## criterion benches, neurons vs peers (grid, headline settings, training
 	$(PY) benches/bench_headline.py --rounds 3
 	$(PY) benches/bench_training.py --batch 16 --repeats 3
 	$(PY) benches/bench_overhead.py --rounds 3
+	$(PY) benches/bench_events.py
+	$(PY) benches/bench_event_cache.py
 	$(PY) benches/bench_models.py
 	$(PY) benches/bench_methods.py
 	$(PY) benches/bench_rate.py --batch 8 --repeats 2

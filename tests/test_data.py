@@ -301,10 +301,12 @@ def test_augment_rejects_bad_input():
 
 
 def test_default_augment():
-    settings = {name: (a.crop_padding, a.flip, a.cutout)
+    settings = {name: (a.crop_padding, a.flip, a.cutout, a.roll)
                 for name in data.DATASETS for a in [data.default_augment(name)]}
-    assert settings == {"mnist": (2, False, 0), "cifar10": (4, True, 0),
-                        "cifar100": (4, True, 0), "folder": (0, True, 0)}
+    events = (0, True, 0, 5)  # a flip and a roll of up to 5 pixels
+    assert settings == {"mnist": (2, False, 0, 0), "cifar10": (4, True, 0, 0),
+                        "cifar100": (4, True, 0, 0), "folder": (0, True, 0, 0),
+                        "n-mnist": events, "cifar10-dvs": events, "dvs128-gesture": events}
     with pytest.raises(ValueError, match="mnist"):
         data.default_augment("svhn")
 

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from snnrs.cli import main
 from snnrs.distill import METHODS, Method, register_method
 from snnrs.evaluate import evaluate
+from snnrs.files import DiskFullError, FolderLock, write_atomic
 from snnrs.train import checkpoint
-from snnrs.train.files import DiskFullError, FolderLock, write_atomic
 
 TINY = ["--train-limit", "128", "--test-limit", "64", "--batch-size", "32", "--T", "2",
         "--teacher-epochs", "1", "--epochs", "2", "--device", "cpu", "--no-noise"]
@@ -236,7 +236,7 @@ def test_ctrl_c_ends_in_one_line_saying_how_to_resume(tmp_path):
 
 KILL_DURING_WRITE = """
 import os, signal, sys
-import snnrs.train.files as files
+import snnrs.files as files
 from snnrs.cli import main
 
 writes = 0

@@ -16,7 +16,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "python" / "snnrs"
 LAYERS = [
     {"_core"},
-    {"surrogate", "_buffers", "_threads", "registry"},
+    {"surrogate", "_buffers", "_threads", "registry", "files"},
     {"_contract", "reference"},
     {"backends"},
     {"ops"},

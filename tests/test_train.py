@@ -217,7 +217,7 @@ def test_resume_refuses_changed_settings(tmp_path):
 
 
 def test_atomic_writes_take_the_umask_of_the_moment(tmp_path):
-    from snnrs.train.files import write_text
+    from snnrs.files import write_text
 
     old = os.umask(0o077)
     try:

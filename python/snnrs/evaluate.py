@@ -145,7 +145,8 @@ def evaluate(model: nn.Module, imageset: data.ImageSet, normalize: nn.Module, *,
              batch_size: int = 256, device: str | torch.device = "cpu", noise: bool = True,
              seed: int = 0, measure_samples: int = 256) -> dict:
     """Everything the run summary reports about one network, as plain numbers for JSON:
-    ``accuracy``; ``noise`` (:func:`robustness`, when ``noise``); ``single_class``, the
+    ``accuracy``; ``noise`` (:func:`robustness`, when ``noise``; never for event frames,
+    counts to which pixel noise on ``[0, 1]`` images does not apply); ``single_class``, the
     settings (``"clean"`` or a noise key) under which the network predicted one class for
     every image although the labels hold several (a collapse); the mean ``firing_rate``
     (``None`` for an ANN), ``macs``, ``acs``, ``synaptic_ops`` (their sum), ``energy_pj`` and
@@ -153,6 +154,8 @@ def evaluate(model: nn.Module, imageset: data.ImageSet, normalize: nn.Module, *,
     one entry per layer with its name, type, firing rate, operations and energy."""
     device = torch.device(device)
     scores = {"clean": score(model, imageset, normalize, batch_size=batch_size, device=device)}
+    if noise and imageset.steps is not None:
+        noise = False  # pixel noise is defined on [0, 1] images, not on event counts
     if noise:
         scores.update(robustness_scores(model, imageset, normalize, batch_size=batch_size,
                                         device=device, seed=seed))

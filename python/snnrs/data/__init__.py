@@ -17,7 +17,7 @@ Example:
     (torch.Size([64, 1, 28, 28]), torch.Size([64]), 63)
 """
 
-from . import builtin  # noqa: F401  (registers mnist, cifar10, cifar100 and folder)
+from . import builtin, events  # noqa: F401  (register the image and event datasets)
 from .datasets import DATASETS, Dataset, default_augment, load, normalization, register_dataset
 from .loader import batches, num_batches, shard_indices
 from .noise import gaussian_noise, salt_and_pepper

@@ -8,7 +8,7 @@ its own keyword options, and returns a :class:`DataSplits`.
 Example:
     >>> from snnrs import data
     >>> list(data.DATASETS)
-    ['mnist', 'cifar10', 'cifar100', 'folder']
+    ['mnist', 'cifar10', 'cifar100', 'folder', 'n-mnist', 'cifar10-dvs', 'dvs128-gesture']
     >>> splits = data.load("mnist", seed=1)
     >>> len(splits.train), len(splits.test), splits.num_classes, splits.in_channels
     (4000, 1000, 10, 1)
@@ -43,12 +43,15 @@ class Dataset:
         normalize: per-channel ``(mean, std)`` for images in ``[0, 1]``, or None for the train
             split's own statistics.
         needs_dir: whether it is read from ``data_dir`` (False: it ships with a package).
+        time_steps: whether its samples are frames, one per time step (event data): the loader
+            then takes ``T``, the frames per sample, and the trainer passes its own.
     """
 
     loader: Loader
     augment: Mapping[str, Any]
     normalize: tuple[tuple[float, ...], tuple[float, ...]] | None
     needs_dir: bool
+    time_steps: bool = False
 
 
 DATASETS: Registry[Dataset] = Registry("dataset")
@@ -57,7 +60,8 @@ DATASETS: Registry[Dataset] = Registry("dataset")
 
 def register_dataset(name: str, *, augment: Mapping[str, Any],
                      normalize: tuple[Sequence[float], Sequence[float]] | None = None,
-                     needs_dir: bool = True) -> Callable[[Loader], Loader]:
+                     needs_dir: bool = True, time_steps: bool = False,
+                     ) -> Callable[[Loader], Loader]:
     """Registers the decorated loader as dataset ``name``, with the :class:`Augment` arguments
     it trains with and its normalisation (None: the train split's mean and std). Both are
     checked now, not at the first epoch.
@@ -83,7 +87,7 @@ def register_dataset(name: str, *, augment: Mapping[str, Any],
 
     def add(loader: Loader) -> Loader:
         DATASETS.register(name, Dataset(loader, MappingProxyType(dict(augment)), normalize,
-                                        bool(needs_dir)))
+                                        bool(needs_dir), bool(time_steps)))
         return loader
 
     return add

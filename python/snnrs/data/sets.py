@@ -2,7 +2,9 @@
 :class:`DataSplits`.
 
 Images stay ``uint8`` on the CPU (a quarter of the memory of float32); convert a batch with
-:func:`snnrs.data.to_float` on the device that trains on it.
+:func:`snnrs.data.to_float` on the device that trains on it. Event-camera data comes as frames,
+one per time step: ``[N, T, C, H, W]`` event counts (``uint8``, or ``float16`` where resizing
+made them fractional).
 
 Example:
     >>> from snnrs.data import DataSplits, ImageSet
@@ -25,10 +27,11 @@ from torch import Tensor
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class ImageSet:
-    """Images and their labels, as tensors.
+    """Images (or event frames) and their labels, as tensors.
 
     Shape:
-        - images: ``[N, C, H, W]``, ``uint8``, CPU, contiguous
+        - images: ``[N, C, H, W]`` ``uint8``, or event frames ``[N, T, C, H, W]`` ``uint8`` or
+          ``float16`` (counts); CPU, contiguous
         - labels: ``[N]``, ``int64``
     """
 
@@ -37,8 +40,11 @@ class ImageSet:
 
     def __post_init__(self) -> None:
         images, labels = self.images, self.labels
-        if images.dtype != torch.uint8 or images.dim() != 4 or images.device.type != "cpu":
-            raise ValueError("images must be a uint8 CPU tensor [N, C, H, W], got "
+        image = images.dim() == 4 and images.dtype == torch.uint8
+        frames = images.dim() == 5 and images.dtype in (torch.uint8, torch.float16)
+        if not (image or frames) or images.device.type != "cpu":
+            raise ValueError("images must be a uint8 CPU tensor [N, C, H, W], or event frames "
+                             "[N, T, C, H, W] (uint8 or float16), got "
                              f"{images.dtype} {tuple(images.shape)} on {images.device}")
         if labels.dtype != torch.int64 or labels.shape != images.shape[:1]:
             raise ValueError(f"labels must be int64 [{images.shape[0]}], got "
@@ -48,6 +54,11 @@ class ImageSet:
 
     def __len__(self) -> int:
         return self.images.shape[0]
+
+    @property
+    def steps(self) -> int | None:
+        """Frames per sample (event data), or None for still images."""
+        return self.images.shape[1] if self.images.dim() == 5 else None
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -81,23 +92,39 @@ class DataSplits:
 
     @property
     def in_channels(self) -> int:
-        return self.train.images.shape[1]
+        return self.train.images.shape[-3]
 
     @property
     def image_size(self) -> tuple[int, int]:
-        return tuple(self.train.images.shape[2:])
+        return tuple(self.train.images.shape[-2:])
+
+    @property
+    def steps(self) -> int | None:
+        """Frames per sample (event data), or None for still images."""
+        return self.train.steps
 
     @functools.cached_property
     def _moments(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        # A 256-bin histogram per channel gives exact float64 moments without ever holding a
-        # float copy of the images (CIFAR's train split would need 1.2 GB).
-        values = torch.arange(256, dtype=torch.float64) / 255
+        # Per channel over every pixel (and frame) of the train split, in the units to_float
+        # gives: [0, 1] for images, counts for event frames. A 256-bin histogram of uint8 gives
+        # exact float64 moments without a float copy (CIFAR's train split would need 1.2 GB).
+        images = self.train.images
+        per_channel = images.movedim(-3, 0).reshape(self.in_channels, -1)
+        scale = 255.0 if images.dim() == 4 else 1.0
         mean, std = [], []
-        for c in range(self.in_channels):
-            counts = torch.bincount(self.train.images[:, c].reshape(-1), minlength=256).double()
-            m = float(counts @ values) / float(counts.sum())
+        for channel in per_channel:
+            if channel.dtype == torch.uint8:
+                counts = torch.bincount(channel, minlength=256).double()
+                values = torch.arange(256, dtype=torch.float64) / scale
+                m = float(counts @ values) / float(counts.sum())
+                v = float(counts @ (values - m) ** 2 / counts.sum())
+            else:
+                total = sum(float(c.double().sum()) for c in channel.split(1 << 24))
+                m = total / channel.numel()
+                v = sum(float(((c.double() - m) ** 2).sum())
+                        for c in channel.split(1 << 24)) / channel.numel()
             mean.append(m)
-            std.append(float(counts @ (values - m) ** 2 / counts.sum()) ** 0.5)
+            std.append(v ** 0.5)
         return tuple(mean), tuple(std)
 
     @property

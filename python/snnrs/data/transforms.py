@@ -26,18 +26,22 @@ from ._checks import check_int
 
 
 def to_float(images: Tensor, device: torch.device | str | None = None) -> Tensor:
-    """uint8 images (any shape) as float32 in ``[0, 1]`` on ``device`` (default: where they are).
+    """A batch as float32 on ``device`` (default: where it is): uint8 images ``[B, C, H, W]``
+    scaled to ``[0, 1]``; event frames ``[B, T, C, H, W]`` as counts, unscaled.
 
-    The uint8 tensor is moved first, a quarter of the bytes of its float32 form.
+    The stored tensor is moved first, a quarter (or half) of the bytes of its float32 form.
     """
+    if images.dim() == 5 and images.dtype in (torch.uint8, torch.float16):
+        return images.to(device).float()
     if images.dtype != torch.uint8:
         raise TypeError(f"to_float expects uint8 images, got {images.dtype}")
     return images.to(device).float().div_(255)
 
 
 def _check_batch(x: Tensor) -> None:
-    if x.dim() != 4:
-        raise ValueError(f"expected images [B, C, H, W], got shape {tuple(x.shape)}")
+    if x.dim() not in (4, 5):
+        raise ValueError(f"expected images [B, C, H, W] or frames [B, T, C, H, W], got shape "
+                         f"{tuple(x.shape)}")
 
 
 def random_crop(x: Tensor, padding: int, generator: torch.Generator | None = None) -> Tensor:
@@ -77,37 +81,60 @@ def cutout(x: Tensor, size: int, generator: torch.Generator | None = None) -> Te
     return x.masked_fill((in_rows[:, :, None] & in_cols[:, None, :])[:, None], 0)
 
 
+def random_roll(x: Tensor, shift: int, generator: torch.Generator | None = None) -> Tensor:
+    """Each image rolled (circularly) by its own random ``(dy, dx)`` in ``[-shift, shift]``,
+    as event-camera training code augments frames. Shape: ``[B, C, H, W]``."""
+    b, _, h, w = x.shape
+    offsets = torch.randint(-shift, shift + 1, (2, b, 1), generator=generator, device=x.device)
+    rows = (torch.arange(h, device=x.device) - offsets[0]) % h  # [B, H]: source row of each
+    cols = (torch.arange(w, device=x.device) - offsets[1]) % w  # [B, W]
+    batch = torch.arange(b, device=x.device)[:, None, None]
+    return x.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
 class Augment(nn.Module):
-    """Random crop with zero padding, horizontal flip and cutout, in that order, per image.
+    """Random crop with zero padding, horizontal flip, roll and cutout, in that order, per image
+    (or per sample of event frames: every frame of a sample moves alike).
 
     Args:
         crop_padding: largest shift in pixels of the random crop (0: no crop).
         flip: mirror left-right with probability 1/2.
         cutout: side of the zeroed square (0: none).
+        roll: largest circular shift in pixels, each axis (0: none).
 
-    Shape: ``[B, C, H, W]`` in and out, same device and dtype. Identity in ``eval()`` mode.
+    Shape: ``[B, C, H, W]`` or ``[B, T, C, H, W]`` in and out, same device and dtype. Identity
+    in ``eval()`` mode.
     """
 
-    def __init__(self, crop_padding: int = 4, flip: bool = True, cutout: int = 0) -> None:
+    def __init__(self, crop_padding: int = 4, flip: bool = True, cutout: int = 0,
+                 roll: int = 0) -> None:
         super().__init__()
         self.crop_padding = check_int("crop_padding", crop_padding, 0)
         self.flip = bool(flip)
         self.cutout = check_int("cutout", cutout, 0)
+        self.roll = check_int("roll", roll, 0)
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         _check_batch(x)
         if not self.training:
             return x
+        frames = x.shape if x.dim() == 5 else None
+        if frames is not None:  # [B, T, C, H, W] -> [B, T * C, H, W]: one draw per sample
+            x = x.flatten(1, 2)
         if self.crop_padding:
             x = random_crop(x, self.crop_padding, generator)
         if self.flip:
             x = random_flip(x, generator)
+        if self.roll:
+            x = random_roll(x, self.roll, generator)
         if self.cutout:
             x = cutout(x, self.cutout, generator)
-        return x
+        return x if frames is None else x.reshape(frames)
 
     def extra_repr(self) -> str:
-        return f"crop_padding={self.crop_padding}, flip={self.flip}, cutout={self.cutout}"
+        roll = f", roll={self.roll}" if self.roll else ""
+        return (f"crop_padding={self.crop_padding}, flip={self.flip}, cutout={self.cutout}"
+                f"{roll}")
 
 
 class Normalize(nn.Module):

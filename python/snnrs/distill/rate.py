@@ -278,13 +278,17 @@ def rate_forward(net: StagedNet, images: Tensor) -> RatePass:
         True
     """
     check_spiking_net(net)
-    if images.dim() != 4:
-        raise ValueError(f"expected images [B, C, H, W], got shape {tuple(images.shape)}")
+    if images.dim() not in (4, 5):
+        raise ValueError(f"expected images [B, C, H, W] or frames [B, T, C, H, W], got shape "
+                         f"{tuple(images.shape)}")
     tape = _Tape(net)
     with torch.no_grad(), tape.recording():
         spike_logits = net(images)
+    # The stem is affine in the rate pass (BN on the spike pass's statistics), so on event
+    # frames its time average is its value on the frames' time average.
+    analog = images.mean(1) if images.dim() == 5 else images
     with tape.replaying():
-        h = net.stem_act(net.stem(images))
+        h = net.stem_act(net.stem(analog))
         stages = []
         for stage in net.stages:
             h = stage(h)

@@ -101,9 +101,23 @@ class StagedNet(nn.Module):
         return self._steps.T if self.spiking else 1
 
     def encode(self, x: Tensor) -> Tensor:
-        """Image ``[B, C, H, W]`` -> the stem's activations, flat ``[steps * B, C', H', W']``."""
+        """Images ``[B, C, H, W]`` or event frames ``[B, T, C, H, W]`` -> the stem's
+        activations, flat ``[steps * B, C', H', W']``.
+
+        An image is encoded directly: the stem runs once and its output repeats over the
+        steps. Frames give each step its own input (``T`` must equal the network's); an ANN
+        (or a Joint A-SNN network in ANN mode) sees their mean over time.
+        """
+        if x.dim() == 5:
+            if not self.spiking:
+                return self.stem_act(self.stem(x.mean(1)))
+            if x.shape[1] != self.steps:
+                raise ValueError(f"got {x.shape[1]} frames per sample for a network of "
+                                 f"T={self.steps}; build it with T={x.shape[1]}")
+            return self.stem_act(self.stem(x.transpose(0, 1).flatten(0, 1)))  # time major
         if x.dim() != 4:
-            raise ValueError(f"expected images [B, C, H, W], got shape {tuple(x.shape)}")
+            raise ValueError(f"expected images [B, C, H, W] or frames [B, T, C, H, W], got "
+                             f"shape {tuple(x.shape)}")
         h = self.stem(x)
         if self.steps > 1:
             h = h.unsqueeze(0).expand(self.steps, *h.shape).flatten(0, 1)

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import models
-from .files import write_atomic
+from ..files import write_atomic
 
 FORMAT = "snnrs.checkpoint"
 VERSION = 2  # 2: the model as a ModelSpec, the dataset and normalisation under "data"

@@ -35,9 +35,9 @@ import yaml
 
 from .. import data
 from ..distill import METHODS, check_method_options
+from ..files import write_text
 from ..models import check_model_options, list_models
 from ..nn import NEURONS
-from .files import write_text
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -28,10 +28,10 @@ from torch import nn
 
 from .. import data, evaluate, models
 from ..distill import METHODS, create_method
+from ..files import FolderLock, remove_stale_temporaries, write_text
 from . import checkpoint, plots
 from .config import TrainConfig
 from .distributed import resolve_device, setup, teardown
-from .files import FolderLock, remove_stale_temporaries, write_text
 from .loop import Run, fit, seed_everything
 from .metrics import MetricsLog
 
@@ -76,7 +76,8 @@ def open_run(cfg: TrainConfig, command: str) -> Run:
 
 def load_data(cfg: TrainConfig) -> data.DataSplits:
     """The dataset of ``cfg``, cut to ``train_limit`` / ``test_limit`` images if set."""
-    splits = data.load(cfg.dataset, cfg.data_dir, seed=cfg.seed)
+    frames = {"T": cfg.T} if data.DATASETS[cfg.dataset].time_steps else {}
+    splits = data.load(cfg.dataset, cfg.data_dir, seed=cfg.seed, **frames)
     if cfg.train_limit is None and cfg.test_limit is None:
         return splits
 
@@ -225,8 +226,9 @@ def evaluate_checkpoint(path: str, *, data_dir: str | None = None, device: str =
             raise ValueError(f"{path} holds an ANN; T applies to spiking networks only")
         model.T = T
     saved = ckpt["config"]
-    test = data.load(trained_on["dataset"], data_dir or saved["data_dir"],
-                     seed=saved["seed"]).test
+    frames = {"T": model.T} if data.DATASETS[trained_on["dataset"]].time_steps else {}
+    test = data.load(trained_on["dataset"], data_dir or saved["data_dir"], seed=saved["seed"],
+                     **frames).test
     if test_limit is not None:
         test = data.ImageSet(test.images[:test_limit], test.labels[:test_limit])
     normalize = data.Normalize(trained_on["mean"], trained_on["std"])

@@ -36,10 +36,10 @@ from tqdm.auto import tqdm
 
 from .. import data, evaluate, models
 from ..distill import Method
+from ..files import FolderLock
 from . import checkpoint
 from .config import TrainConfig
 from .distributed import Context, all_reduce_sum, barrier, wrap
-from .files import FolderLock
 from .metrics import MetricsLog
 
 

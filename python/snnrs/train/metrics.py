@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .files import write_text
+from ..files import write_text
 
 
 class MetricsLog:

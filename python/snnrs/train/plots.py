@@ -23,7 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .files import write_atomic
+from ..files import write_atomic
 
 
 def _save(fig: Figure, path: Path) -> None:

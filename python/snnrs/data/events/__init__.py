@@ -11,7 +11,9 @@ Readers (:mod:`.readers`, :mod:`.gesture`) return an events dict, ``"t"``, ``"x"
 
 :mod:`.frames` turns events into float32 frames ``[T, 2, H, W]`` (:func:`to_frames`,
 :func:`to_frames_by_duration`) and resizes them (:func:`resize_frames`). Everything is
-vectorised numpy; a malformed file raises a ValueError naming the file.
+vectorised numpy; a malformed file raises a ValueError naming the file. :mod:`.datasets`
+registers the three datasets (their layouts are in its docstring), with an on-disk frame cache
+(:mod:`.cache`).
 
 Example:
     >>> import numpy as np
@@ -25,6 +27,7 @@ Example:
     ((10, 2, 34, 34), 4000)
 """
 
+from . import datasets  # noqa: F401  (registers n-mnist, cifar10-dvs and dvs128-gesture)
 from ._checks import Events
 from .frames import SPLITS, resize_frames, to_frames, to_frames_by_duration
 from .gesture import GESTURE_CLASSES, read_gesture_labels, split_gestures

@@ -1,0 +1,177 @@
+"""The event-camera datasets, registered as ``n-mnist``, ``cifar10-dvs`` and ``dvs128-gesture``.
+
+Each reads the extracted original release from ``--data-dir`` (nothing is downloaded), cuts
+every sample into ``T`` frames (``split_by="number"``: equal numbers of events; ``"time"``:
+equal time slices) as SpikingJelly does, caches the frames on disk (:mod:`.cache`) and returns
+:class:`~snnrs.data.DataSplits` of frames ``[N, T, 2, H, W]``. Training augments them with a
+random horizontal flip and a random roll of up to 5 pixels.
+
+Layouts (``DIR`` is ``--data-dir``):
+
+============== =================================================================================
+n-mnist        ``DIR/Train/<0..9>/*.bin`` and ``DIR/Test/<0..9>/*.bin`` (Train.zip and Test.zip
+               extracted); 34 x 34, frames as uint8 counts
+cifar10-dvs    ``DIR/<class>/*.aedat`` for the ten CIFAR-10 classes (``airplane`` ...
+               ``truck``); split 9:1 per class by the seed; 128 x 128 resized to ``size``
+               (48 by default, as the CIFAR10-DVS papers do), frames as float16
+dvs128-gesture ``DIR/DvsGesture/`` (or ``DIR`` itself) holding ``user*_*.aedat``, their
+               ``*_labels.csv`` and ``trials_to_train.txt`` / ``trials_to_test.txt``; each
+               recording cut into its labelled gestures; 128 x 128, frames as uint8 counts
+============== =================================================================================
+
+Counts above 255 in one pixel of one frame are stored as 255 (uint8 frames).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .._checks import check_int
+from ..datasets import register_dataset
+from ..sets import DataSplits, ImageSet
+from .cache import cached, fingerprint
+from .frames import SPLITS, resize_frames, to_frames
+from .gesture import GESTURE_CLASSES, read_gesture_labels, split_gestures
+from .readers import read_aedat2, read_aedat3, read_atis_bin
+
+#: What event frames train with: a flip and a roll of up to 5 pixels, as the reference code.
+EVENT_AUGMENT = {"crop_padding": 0, "flip": True, "roll": 5}
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck")
+GESTURE_NAMES = ("hand clap", "right hand wave", "left hand wave", "right arm clockwise",
+                 "right arm counter-clockwise", "left arm clockwise",
+                 "left arm counter-clockwise", "arm roll", "air drums", "air guitar", "other")
+if len(GESTURE_NAMES) != GESTURE_CLASSES:  # pragma: no cover - a release with other classes
+    raise ImportError("the DVS128 Gesture class names do not match its class count")
+
+
+def _check_settings(T: int, split_by: str) -> int:
+    if split_by not in SPLITS:
+        raise ValueError(f"split_by must be one of {', '.join(SPLITS)}, got {split_by!r}")
+    return check_int("T (frames per sample)", T, 1, 10_000)
+
+
+def _folder(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path} is missing: expected {what}")
+    return path
+
+
+def _stack(samples: Sequence[np.ndarray], dtype: torch.dtype) -> Tensor:
+    """Frames ``[N, T, 2, H, W]`` (uint8 counts saturate at 255)."""
+    out = torch.from_numpy(np.stack(samples)) if samples else torch.zeros(0)
+    return out.clamp_(max=255).to(dtype) if dtype == torch.uint8 else out.to(dtype)
+
+
+def _frames_of(files: list[tuple[Path, int]], read: Callable, H: int, W: int, T: int,
+               split_by: str, dtype: torch.dtype, what: str,
+               size: int | None = None) -> dict[str, Tensor]:
+    samples = []
+    for path, _ in tqdm(files, f"{what}: integrating events", leave=False, unit="file",
+                        disable=len(files) < 200):
+        frames = to_frames(read(path), H, W, T, split_by=split_by)
+        samples.append(frames if size is None else resize_frames(frames, size))
+    labels = torch.tensor([label for _, label in files], dtype=torch.int64)
+    return {"frames": _stack(samples, dtype), "labels": labels}
+
+
+@register_dataset("n-mnist", augment=EVENT_AUGMENT, time_steps=True)
+def n_mnist(data_dir: Path, seed: int, T: int = 10, split_by: str = "number") -> DataSplits:
+    """N-MNIST from its ``Train`` and ``Test`` folders of ``.bin`` recordings."""
+    T = _check_settings(T, split_by)
+    splits = {}
+    for split in ("Train", "Test"):
+        root = _folder(data_dir / split, f"the {split} folder of N-MNIST with <digit>/*.bin")
+        files = [(f, d) for d in range(10) for f in sorted((root / str(d)).glob("*.bin"))]
+        if not files:
+            raise FileNotFoundError(f"{root} holds no <digit>/*.bin recordings")
+        key = {"dataset": "n-mnist", "split": split, "dir": str(root.resolve()), "T": T,
+               "split_by": split_by, "files": fingerprint(root, [f for f, _ in files])}
+        t = cached(key, lambda files=files, split=split: _frames_of(
+            files, read_atis_bin, 34, 34, T, split_by, torch.uint8, f"n-mnist {split}"))
+        splits[split] = ImageSet(t["frames"], t["labels"])
+    return DataSplits("n-mnist", splits["Train"], splits["Test"], tuple(map(str, range(10))))
+
+
+@register_dataset("cifar10-dvs", augment=EVENT_AUGMENT, time_steps=True)
+def cifar10_dvs(data_dir: Path, seed: int, T: int = 10, split_by: str = "number",
+                size: int = 48) -> DataSplits:
+    """CIFAR10-DVS from its ten class folders of ``.aedat`` recordings, split 9:1 per class
+    by ``seed``."""
+    T = _check_settings(T, split_by)
+    size = check_int("size", size, 1, 128)
+    files = []
+    for label, name in enumerate(CIFAR10_CLASSES):
+        found = sorted(_folder(data_dir / name, f"the {name} folder of CIFAR10-DVS").glob(
+            "*.aedat"))
+        if not found:
+            raise FileNotFoundError(f"{data_dir / name} holds no .aedat recordings")
+        files += [(f, label) for f in found]
+    key = {"dataset": "cifar10-dvs", "dir": str(data_dir.resolve()), "T": T,
+           "split_by": split_by, "size": size,
+           "files": fingerprint(data_dir, [f for f, _ in files])}
+    t = cached(key, lambda: _frames_of(files, read_aedat2, 128, 128, T, split_by,
+                                       torch.float16, "cifar10-dvs",
+                                       None if size == 128 else size))
+    test = _per_class_split(t["labels"], 0.1, seed)
+    train = torch.ones(len(files), dtype=torch.bool)
+    train[test] = False
+    return DataSplits("cifar10-dvs", ImageSet(t["frames"][train], t["labels"][train]),
+                      ImageSet(t["frames"][test], t["labels"][test]), CIFAR10_CLASSES)
+
+
+def _per_class_split(labels: Tensor, test_fraction: float, seed: int) -> Tensor:
+    """Indices of the test samples: ``round(test_fraction * n_c)`` of each class ``c``, drawn
+    by a generator seeded with ``seed``."""
+    g = torch.Generator().manual_seed(seed)
+    test = []
+    for c in labels.unique().tolist():
+        members = (labels == c).nonzero().flatten()
+        members = members[torch.randperm(members.numel(), generator=g)]
+        test.append(members[:round(test_fraction * members.numel())])
+    return torch.cat(test).sort().values
+
+
+@register_dataset("dvs128-gesture", augment=EVENT_AUGMENT, time_steps=True)
+def dvs128_gesture(data_dir: Path, seed: int, T: int = 16,
+                   split_by: str = "number") -> DataSplits:
+    """DVS128 Gesture from its recordings, cut into the labelled gestures, with the release's
+    train and test trial lists."""
+    T = _check_settings(T, split_by)
+    root = data_dir / "DvsGesture" if (data_dir / "DvsGesture").is_dir() else data_dir
+    splits = {}
+    for split in ("train", "test"):
+        listing = root / f"trials_to_{split}.txt"
+        if not listing.is_file():
+            raise FileNotFoundError(f"{listing} is missing: expected the DvsGesture folder of "
+                                    "the release")
+        trials = [root / line.strip() for line in listing.read_text().splitlines()
+                  if line.strip()]
+        for trial in trials:
+            for needed in (trial, trial.with_name(trial.stem + "_labels.csv")):
+                if not needed.is_file():
+                    raise FileNotFoundError(f"{needed} is missing ({listing} lists {trial.name})")
+        sources = trials + [t.with_name(t.stem + "_labels.csv") for t in trials]
+        key = {"dataset": "dvs128-gesture", "split": split, "dir": str(root.resolve()), "T": T,
+               "split_by": split_by, "files": fingerprint(root, sources)}
+        t = cached(key, lambda trials=trials: _gestures(trials, T, split_by))
+        splits[split] = ImageSet(t["frames"], t["labels"])
+    return DataSplits("dvs128-gesture", splits["train"], splits["test"], GESTURE_NAMES)
+
+
+def _gestures(trials: list[Path], T: int, split_by: str) -> dict[str, Tensor]:
+    samples, labels = [], []
+    for trial in tqdm(trials, "dvs128-gesture: cutting and integrating", leave=False,
+                      unit="recording", disable=len(trials) < 20):
+        cut = read_gesture_labels(trial.with_name(trial.stem + "_labels.csv"))
+        for label, events in split_gestures(read_aedat3(trial), cut):
+            samples.append(to_frames(events, 128, 128, T, split_by=split_by))
+            labels.append(label)
+    return {"frames": _stack(samples, torch.uint8),
+            "labels": torch.tensor(labels, dtype=torch.int64)}
