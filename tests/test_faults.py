@@ -296,3 +296,33 @@ def test_identical_runs_under_load_are_bit_identical(tmp_path):
         spin.wait()
     a, b = _student_weights(tmp_path / "r0"), _student_weights(tmp_path / "r1")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _bad_values(name: str, hint: type) -> list[str]:
+    if hint in (int, float):
+        return ["nan", "inf", "-inf", "-1", "1e400", "abc", ""]
+    return ["no-such-" + name] if hint is str else []
+
+
+def test_every_numeric_or_named_setting_refuses_nonsense(tmp_path, capsys):
+    from typing import get_args, get_type_hints
+
+    from snnrs.train import TrainConfig
+
+    hints = get_type_hints(TrainConfig)
+    tried = 0
+    for name, spec in TrainConfig.settings().items():
+        if "distill" not in spec.commands or spec.flags == () or name in ("out", "teacher",
+                                                                          "data_dir"):
+            continue
+        hint = next((t for t in get_args(hints[name]) if t is not type(None)), hints[name])
+        flag = f"--{name.replace('_', '-')}" if name != "T" else "--T"
+        for value in _bad_values(name, hint):
+            try:
+                code = main(["distill", flag, value, "--out", str(tmp_path / "run")])
+            except SystemExit as e:  # argparse's usage error
+                code = e.code
+            err = capsys.readouterr().err
+            assert code == 2 and "error:" in err and "Traceback" not in err, (flag, value, err)
+            tried += 1
+    assert tried > 100 and not (tmp_path / "run").exists()
