@@ -109,11 +109,10 @@ impl Params {
 }
 
 impl Params {
-    /// The neuron parameters with PLIF's leak, when given, in place of the record's.
-    pub(crate) fn neuron(&self, leak: Option<f64>) -> Result<NeuronParams, Error> {
-        let p = NeuronParams { leak: leak.unwrap_or(self.p.leak), ..self.p };
-        p.validate()?;
-        Ok(p)
+    /// The neuron parameters with PLIF's leak, when given, in place of the record's (the
+    /// kernels validate them).
+    pub(crate) fn neuron(&self, leak: Option<f64>) -> NeuronParams {
+        NeuronParams { leak: leak.unwrap_or(self.p.leak), ..self.p }
     }
 }
 
@@ -154,7 +153,7 @@ fn run_forward<F: Float>(
     // SAFETY: the buffers are tensors snnrs.ops holds alive for the call; `cpu` checks each
     // against the others before making slices.
     let (io, leak) = unsafe { b.cpu::<F>(steps)? };
-    neuron::forward::<F>(&params.neuron(leak)?, steps, io, threads)
+    neuron::forward::<F>(&params.neuron(leak), steps, io, threads)
 }
 
 /// Multi-step forward over `x [T, N]`, `v0 [N]` into `spikes, h_seq [T, N]`, `v [N]`; `leak`:
@@ -188,7 +187,7 @@ fn run_backward<F: Float>(
 ) -> Result<Option<f64>, Error> {
     // SAFETY: as in run_forward.
     let (io, leak) = unsafe { b.cpu::<F>(steps)? };
-    neuron::backward::<F>(&params.neuron(leak)?, &params.g, steps, io, threads)
+    neuron::backward::<F>(&params.neuron(leak), &params.g, steps, io, threads)
 }
 
 /// BPTT backward from `h_seq [T, N]`: writes `grad_x [T, N]` and `grad_v0 [N]`; `grad_v` (None:
@@ -224,7 +223,7 @@ fn run_rate<F: Float>(
 ) -> Result<(), Error> {
     // SAFETY: as in run_forward.
     let (io, leak) = unsafe { b.cpu::<F>(steps)? };
-    neuron::rate_forward::<F>(&params.neuron(leak)?, &params.g, steps, io, threads)
+    neuron::rate_forward::<F>(&params.neuron(leak), &params.g, steps, io, threads)
 }
 
 /// Rate-mode forward over `x [T, N]`, `v0 [N]` into `spikes [T, N]`, `v, rate, eligibility [N]`.

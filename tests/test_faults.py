@@ -316,7 +316,7 @@ def test_every_numeric_or_named_setting_refuses_nonsense(tmp_path, capsys):
                                                                           "data_dir"):
             continue
         hint = next((t for t in get_args(hints[name]) if t is not type(None)), hints[name])
-        flag = f"--{name.replace('_', '-')}" if name != "T" else "--T"
+        flag = f"--{name.replace('_', '-')}"
         for value in _bad_values(name, hint):
             try:
                 code = main(["distill", flag, value, "--out", str(tmp_path / "run")])

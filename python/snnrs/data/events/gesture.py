@@ -34,7 +34,11 @@ import numpy as np
 
 from ._checks import Events, bad_file, check_events
 
-GESTURE_CLASSES = 11
+GESTURE_NAMES = ("hand clap", "right hand wave", "left hand wave", "right arm clockwise",
+                 "right arm counter-clockwise", "left arm clockwise",
+                 "left arm counter-clockwise", "arm roll", "air drums", "air guitar", "other")
+"""DVS128 Gesture's classes, in the order of their labels."""
+GESTURE_CLASSES = len(GESTURE_NAMES)
 """DVS128 Gesture has 11 classes, numbered 1 to 11 in the CSV files (labels 0 to 10 here)."""
 
 LABELS_HEADER = ("class", "startTime_usec", "endTime_usec")
