@@ -2,7 +2,7 @@
 PY ?= python
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 build-dev: ## build the Rust extension in release mode into the active environment
 	maturin develop --release
@@ -13,7 +13,7 @@ lint: ## rustfmt, clippy (each feature set) and ruff
 	cargo clippy --all-targets --features cuda -- -D warnings
 	cargo clippy --all-targets --features python -- -D warnings
 	cargo clippy --all-targets --features python,cuda -- -D warnings
-	ruff check python tests benches
+	ruff check python tests benches .ci
 
 test: ## Rust unit tests (the boundary's also under valgrind), the Python suite and the CUDA self-test
 	cargo test
@@ -33,4 +33,13 @@ bench: ## criterion benches, neurons vs peers (grid, headline settings, training
 	$(PY) benches/bench_methods.py
 	$(PY) benches/bench_rate.py --batch 8 --repeats 2
 
-.PHONY: help build-dev lint test bench
+wheel: ## sdist, and from it the portable wheel (cp310-abi3, manylinux2014 via zig) into dist/; auditwheel checks it
+	bash .ci/build_wheel.sh
+
+wheel-smoke: ## install dist/'s wheel into a fresh environment outside the tree, no Rust on PATH, and smoke-test it
+	bash .ci/wheel_smoke.sh
+
+check-targets: ## cargo check the library for aarch64 Linux, macOS and Windows (rustup adds the targets)
+	CHECK_TARGETS_STRICT=1 bash .ci/check_targets.sh
+
+.PHONY: help build-dev lint test bench wheel wheel-smoke check-targets

@@ -32,6 +32,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+from snnrs.data.events.datasets import CIFAR10_CLASSES
 
 OVERFLOW_Y = 240
 OVERFLOW_STEP = 2**13
@@ -168,6 +169,21 @@ def write_gesture_labels(path: Path, rows: Sequence[tuple[int, int, int]]) -> Pa
 
 
 # ------------------------------------------------------------------------------------ events
+
+
+def write_cifar10_dvs(root: Path, per_class: int = 10, events: int = 500, seed: int = 1,
+                      classes: Sequence[str] = CIFAR10_CLASSES) -> Path:
+    """CIFAR10-DVS's layout in ``root``: ``per_class`` AEDAT 2.0 recordings of ``events``
+    random DVS128 events in each class folder."""
+    rng = np.random.default_rng(seed)
+    for name in classes:
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            address = dvs128_address(rng.integers(0, 128, events), rng.integers(0, 128, events),
+                                     rng.integers(0, 2, events))
+            write_aedat2(root / name / f"cifar10_{name}_{i}.aedat", address,
+                         np.sort(rng.integers(0, 10**6, events)))
+    return root
 
 
 def random_events(rng: np.random.Generator, n: int, H: int, W: int, span: int,

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from cifar_fixtures import CIFAR10_FILES, dump, write_cifar10, write_cifar100
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 from snnrs import data
-from snnrs.data.mnist import stratified_split
+from snnrs.data.sets import stratified_split
 from torch.utils.data import DistributedSampler
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
@@ -388,31 +388,6 @@ def test_salt_and_pepper_validates():
 
 # ------------------------------------------------------------------------------------ CIFAR
 
-CIFAR10_FILES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]
-
-
-def dump(path: Path, obj, protocol: int = 2) -> None:
-    path.write_bytes(pickle.dumps(obj, protocol=protocol))
-
-
-def write_cifar10(folder: Path, n: int = 3, protocol: int = 2, str_keys: bool = False):
-    """Tiny CIFAR-10 batches in ``folder``; returns the rows and labels written, train first."""
-    key = (lambda k: k.decode()) if str_keys else (lambda k: k)
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    written = {}
-    for name in CIFAR10_FILES[:6]:
-        rows_, labels = rng.integers(0, 256, (n, 3072), dtype=np.uint8), rng.integers(0, 10, n)
-        dump(folder / name, {key(b"data"): rows_, key(b"labels"): labels.tolist(),
-                             key(b"batch_label"): b"x"}, protocol)
-        written[name] = (rows_, labels)
-    names = [f"class{i}".encode() for i in range(10)]
-    dump(folder / "batches.meta", {key(b"label_names"): names, key(b"num_vis"): 3072}, protocol)
-    train = [written[f"data_batch_{i}"] for i in range(1, 6)]
-    return (np.concatenate([r for r, _ in train]), np.concatenate([y for _, y in train]),
-            *written["test_batch"])
-
-
 def check_images(images: torch.Tensor, rows_: np.ndarray) -> None:
     # Row layout: the 1024 red values row by row, then green, then blue.
     assert images.shape == (len(rows_), 3, 32, 32)
@@ -452,16 +427,7 @@ def test_cifar_files_written_by_numpy_1_load(tmp_path):
 @pytest.mark.parametrize("layout", ["subfolder", "flat"])
 def test_cifar100_loads(tmp_path, layout):
     folder = tmp_path / "cifar-100-python" if layout == "subfolder" else tmp_path
-    folder.mkdir(exist_ok=True)
-    rng = np.random.default_rng(1)
-    written = {}
-    for name, n in (("train", 7), ("test", 4)):
-        rows_, labels = rng.integers(0, 256, (n, 3072), dtype=np.uint8), rng.integers(0, 100, n)
-        dump(folder / name, {b"data": rows_, b"fine_labels": labels.tolist(),
-                             b"coarse_labels": (labels // 5).tolist()})
-        written[name] = rows_, labels
-    dump(folder / "meta", {b"fine_label_names": [f"f{i}".encode() for i in range(100)],
-                           b"coarse_label_names": [b"c"] * 20})
+    written = write_cifar100(folder)
     splits = data.load("cifar100", tmp_path)
     assert splits.name == "cifar100" and splits.num_classes == 100 and splits.classes[7] == "f7"
     for split, name in ((splits.train, "train"), (splits.test, "test")):

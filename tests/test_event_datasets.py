@@ -13,15 +13,13 @@ import torch
 from event_fixtures import (
     aedat3_packets,
     atis_records,
-    dvs128_address,
-    write_aedat2,
     write_aedat3,
+    write_cifar10_dvs,
     write_gesture_labels,
 )
 from snnrs import data, models
 from snnrs.cli import main
 from snnrs.data.events import read_atis_bin, to_frames
-from snnrs.data.events.datasets import CIFAR10_CLASSES
 
 
 @pytest.fixture(autouse=True)
@@ -80,16 +78,7 @@ def test_frames_are_cached_by_their_settings_and_files(tmp_path, cache, monkeypa
 
 
 def test_cifar10_dvs_splits_9_to_1_per_class_and_resizes(tmp_path):
-    rng = np.random.default_rng(1)
-    root = tmp_path / "cifar10dvs"
-    for name in CIFAR10_CLASSES:
-        (root / name).mkdir(parents=True)
-        for i in range(10):
-            n = 500
-            address = dvs128_address(rng.integers(0, 128, n), rng.integers(0, 128, n),
-                                     rng.integers(0, 2, n))
-            write_aedat2(root / name / f"cifar10_{name}_{i}.aedat", address,
-                         np.sort(rng.integers(0, 10**6, n)))
+    root = write_cifar10_dvs(tmp_path / "cifar10dvs")
     splits = data.load("cifar10-dvs", root, seed=3, T=5)
     assert (len(splits.train), len(splits.test)) == (90, 10)
     assert splits.train.images.shape[1:] == (5, 2, 48, 48)

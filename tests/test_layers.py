@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "python" / "snnrs"
 LAYERS = [
     {"_core"},
     {"surrogate", "_buffers", "_threads", "registry", "files"},
+    {"recipes"},
     {"_contract", "reference"},
     {"backends"},
     {"ops"},
@@ -24,7 +25,7 @@ LAYERS = [
     {"models"},
     {"data"},
     {"distill", "evaluate", "bench"},
-    {"train", "cuda"},
+    {"train", "cuda", "nir"},
     {"cli", "__main__", ""},  # "": the package's own __init__
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}

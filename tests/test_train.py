@@ -67,7 +67,7 @@ def test_yaml_with_python_tags_is_refused(tmp_path):
                                                          "alpha, temperature"),
     ({"lr": "fast"}, "lr must be a number"),
     ({"baseline": "yes"}, "baseline must be true or false"),
-    ({"epoch": 3}, "unknown setting.*valid settings: dataset, data_dir"),
+    ({"epoch": 3}, "unknown setting.*valid settings: recipe, dataset, data_dir"),
 ])
 def test_invalid_values_name_the_valid_ones(overrides, message):
     with pytest.raises(ValueError, match=message):

@@ -1,38 +1,50 @@
 # The Rust extension module. Private: use snnrs.ops (the backends call it). Each buffer is a
-# `Buf`, (data_ptr, numel, DType) of one contiguous tensor, measured on that tensor: Rust checks
+# `_Buf`, (data_ptr, numel, DType) of one contiguous tensor, measured on that tensor: Rust checks
 # every length, element type and address against the others before touching memory (ValueError
 # / TypeError otherwise). [T, N] sequences, [N] states; N comes from the state buffer.
+# tests/test_stubs.py holds this file to the compiled module (names, signatures, finality).
 
-from enum import Enum
+from typing import ClassVar, final
+
+__all__ = [
+    "CHUNK", "CUDA_BLOCK", "DType", "Params", "__version__", "attach_openmp", "backward",
+    "cuda_backward", "cuda_compile", "cuda_forward", "cuda_kernel_names", "cuda_max_blocks",
+    "cuda_rate_forward", "forward", "rate_forward", "surrogates", "use_openmp",
+]
 
 __version__: str
 CHUNK: int
 
-class DType(Enum):
-    F16 = ...
-    BF16 = ...
-    F32 = ...
-    F64 = ...
+@final
+class DType:
+    """A buffer's element type; compares equal to its index (F16 = 0 ... F64 = 3)."""
 
-Buf = tuple[int, int, DType]
+    F16: ClassVar[DType]
+    BF16: ClassVar[DType]
+    F32: ClassVar[DType]
+    F64: ClassVar[DType]
+    def __int__(self) -> int: ...
 
+_Buf = tuple[int, int, DType]  # private: a name of this file only, not of the module
+
+@final
 class Params:
     """The seven neuron scalars, validated once (ValueError naming the bad one)."""
 
-    def __init__(self, leak: float, decay_input: bool, v_threshold: float,
-                 v_reset: float | None, detach_reset: bool, surrogate: str,
-                 alpha: float) -> None: ...
+    def __new__(cls, leak: float, decay_input: bool, v_threshold: float,
+                v_reset: float | None, detach_reset: bool, surrogate: str,
+                alpha: float) -> Params: ...
     @property
     def args(self) -> tuple[float, bool, float, float | None, bool, str, float]: ...
 
 # CPU kernels in float32 or float64. `leak`: PLIF's sigmoid(w), one float32 or float64, or None.
-def forward(params: Params, steps: int, x: Buf, v0: Buf, spikes: Buf, h_seq: Buf, v: Buf,
-            leak: Buf | None, threads: int) -> None: ...
-def backward(params: Params, steps: int, grad_spikes: Buf, grad_v: Buf | None, h_seq: Buf,
-             v0: Buf | None, grad_x: Buf, grad_v0: Buf, leak: Buf | None,
+def forward(params: Params, steps: int, x: _Buf, v0: _Buf, spikes: _Buf, h_seq: _Buf, v: _Buf,
+            leak: _Buf | None, threads: int) -> None: ...
+def backward(params: Params, steps: int, grad_spikes: _Buf, grad_v: _Buf | None, h_seq: _Buf,
+             v0: _Buf | None, grad_x: _Buf, grad_v0: _Buf, leak: _Buf | None,
              threads: int) -> float | None: ...
-def rate_forward(params: Params, steps: int, x: Buf, v0: Buf, spikes: Buf, v: Buf, rate: Buf,
-                 eligibility: Buf, leak: Buf | None, threads: int) -> None: ...
+def rate_forward(params: Params, steps: int, x: _Buf, v0: _Buf, spikes: _Buf, v: _Buf,
+                 rate: _Buf, eligibility: _Buf, leak: _Buf | None, threads: int) -> None: ...
 def surrogates() -> list[tuple[str, float]]: ...
 
 # Parallel loops on the GNU OpenMP runtime at `path` (torch's libgomp); RuntimeError when it
@@ -47,14 +59,14 @@ def use_openmp(enabled: bool) -> bool: ...
 # driver, a GPU or a libnvrtc.
 CUDA_BLOCK: int
 
-def cuda_forward(params: Params, device: int, cuda_stream: int, steps: int, x: Buf, v0: Buf,
-                 spikes: Buf, h_seq: Buf, v: Buf, leak: Buf | None) -> tuple[int, int]: ...
-def cuda_backward(params: Params, device: int, cuda_stream: int, steps: int, grad_spikes: Buf,
-                  grad_v: Buf | None, h_seq: Buf, v0: Buf | None, grad_x: Buf, grad_v0: Buf,
-                  leak: Buf | None, partials: Buf | None) -> tuple[int, int]: ...
-def cuda_rate_forward(params: Params, device: int, cuda_stream: int, steps: int, x: Buf,
-                      v0: Buf, spikes: Buf, v: Buf, rate: Buf, eligibility: Buf,
-                      leak: Buf | None) -> tuple[int, int]: ...
+def cuda_forward(params: Params, device: int, cuda_stream: int, steps: int, x: _Buf, v0: _Buf,
+                 spikes: _Buf, h_seq: _Buf, v: _Buf, leak: _Buf | None) -> tuple[int, int]: ...
+def cuda_backward(params: Params, device: int, cuda_stream: int, steps: int, grad_spikes: _Buf,
+                  grad_v: _Buf | None, h_seq: _Buf, v0: _Buf | None, grad_x: _Buf, grad_v0: _Buf,
+                  leak: _Buf | None, partials: _Buf | None) -> tuple[int, int]: ...
+def cuda_rate_forward(params: Params, device: int, cuda_stream: int, steps: int, x: _Buf,
+                      v0: _Buf, spikes: _Buf, v: _Buf, rate: _Buf, eligibility: _Buf,
+                      leak: _Buf | None) -> tuple[int, int]: ...
 def cuda_max_blocks(n: int) -> int: ...
 def cuda_kernel_names() -> list[str]: ...
 def cuda_compile(arch: int) -> dict[str, str | int]: ...

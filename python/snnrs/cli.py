@@ -1,6 +1,7 @@
 """The ``snnrs`` command (also ``python -m snnrs``): train, distil, evaluate, benchmark.
 
-Subcommands: ``distill`` (the main job), ``train-teacher``, ``eval``, ``bench`` and ``models``;
+Subcommands: ``distill`` (the main job), ``train-teacher``, ``eval``, ``bench``, ``models``,
+``recipes`` and ``recipe show``;
 ``snnrs <command> --help`` lists each one's flags with examples. Training settings come from
 the defaults, then ``--config FILE`` (YAML or TOML), then the flags. Under ``torchrun`` every
 process runs the same command and rank 0 writes the run folder.
@@ -29,6 +30,8 @@ import yaml
 
 from . import bench
 from .models import list_models
+from .nir import cli as nir_cli
+from .recipes import RECIPES
 from .train import jobs
 from .train.config import Setting, TrainConfig
 
@@ -41,6 +44,8 @@ examples:
   snnrs distill --teacher runs/teacher/checkpoints/teacher.pt --no-baseline
   snnrs distill --config cifar10.yaml --data-dir ~/data/cifar-10-batches-py
   snnrs distill --out runs/samd --resume          # continue a stopped run
+  snnrs distill --recipe samd-nld-cifar10 --data-dir ~/data/cifar-10-batches-py
+  snnrs distill --recipe rate-bp-cifar10 --data-dir ~/data/cifar-10-batches-py --T 2
   torchrun --nproc_per_node=4 -m snnrs distill --config cifar10.yaml
 """
 
@@ -179,16 +184,29 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="examples:\n  snnrs bench\n  snnrs bench --T 8 --N 2^20 "
                        "--libs snnrs spikingjelly\n")
     bench.add_arguments(p)
+    nir_cli.add_parser(sub)
     p = sub.add_parser("models", help="list the registered models",
                        description="List the model registry (names for --model).")
     p.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'resnet*'")
+    sub.add_parser("recipes", help="list the paper recipes",
+                   description="List the recipes (names for --recipe): each reproduces a "
+                   "paper's setup; 'snnrs recipe show NAME' prints one.")
+    p = sub.add_parser("recipe", help="show a paper recipe",
+                       description=_wrap("Print a recipe's source, its known differences from "
+                       "it, every resolved setting and the parameter counts of its student and "
+                       "teacher."), formatter_class=fmt,
+                       epilog="examples:\n  snnrs recipe show samd-nld-cifar10\n  snnrs "
+                       "recipe show rate-bp-cifar10 --json\n")
+    p.add_argument("action", choices=["show"], help="what to do")
+    p.add_argument("name", help="a recipe name (snnrs recipes lists them)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
     return parser
 
 
 def training_config(args: argparse.Namespace, command: str) -> TrainConfig:
     """Defaults < the resumed run's config.yaml < --config < flags."""
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "config", "imports")}
-    for key in ("model_options", "method_options"):
+    for key in ("model_options", "teacher_model_options", "method_options"):
         if key in flags:
             flags[key] = dict(flags[key])
     files = []
@@ -221,11 +239,40 @@ def _print_summary(summary: dict[str, Any], out: str) -> None:
     print(f"wrote {out} in {summary['wall_seconds']:.0f} s")
 
 
+def show_recipe(name: str, as_json: bool) -> None:
+    """``snnrs recipe show``: the recipe, its settings resolved and its networks' sizes."""
+    recipe = RECIPES[name]
+    cfg = TrainConfig.from_sources(overrides={"recipe": name})
+    shown = {"name": recipe.name, "title": recipe.title, "source": recipe.source,
+             "differences": list(recipe.differences), "settings": cfg.to_dict(),
+             **jobs.parameter_counts(cfg)}
+    if as_json:
+        print(json.dumps(shown, indent=2))
+        return
+    print(f"{recipe.name}: {recipe.title}\n\nsource: {_wrap(recipe.source)}\n")
+    print("known differences from the source:")
+    for line in recipe.differences:
+        print(textwrap.fill(line, 79, initial_indent="  - ", subsequent_indent="    "))
+    teacher = shown["teacher_parameters"]
+    print(f"\nstudent parameters: {shown['student_parameters']:,}\nteacher parameters: "
+          + ("none (no teacher)" if teacher is None else f"{teacher:,}"))
+    print("\nsettings (flags and --config override them):")
+    print(textwrap.indent(yaml.safe_dump(shown["settings"], sort_keys=False), "  "), end="")
+
+
 def run_command(args: argparse.Namespace) -> int:
     if args.command == "models":
         print("\n".join(list_models(args.pattern)))
+    elif args.command == "recipes":
+        width = max(map(len, RECIPES))
+        for name in sorted(RECIPES):
+            print(f"{name:<{width}}  {RECIPES[name].title}")
+    elif args.command == "recipe":
+        show_recipe(args.name, args.json)
     elif args.command == "bench":
         return bench.main(args)
+    elif args.command == "export":
+        return nir_cli.run(args)
     elif args.command == "eval":
         result = jobs.evaluate_checkpoint(
             args.checkpoint, data_dir=args.data_dir, device=args.device,

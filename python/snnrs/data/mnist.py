@@ -14,33 +14,10 @@ Example:
 from __future__ import annotations
 
 import torch
-from torch import Tensor
 
-from .sets import DataSplits, ImageSet
+from .sets import DataSplits, ImageSet, stratified_split
 
 TEST_FRACTION = 0.2
-
-
-def stratified_split(labels: Tensor, test_fraction: float,
-                     generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Train and test indices: ``round(test_fraction * n_c)`` random samples of each class
-    ``c`` go to test, the rest to train, both in a random order.
-
-    Shape:
-        - labels: ``[N]`` int64, non-negative
-        - returns: ``[N_train]`` and ``[N_test]`` int64 indices into ``labels``
-    """
-    perm = torch.randperm(labels.numel(), generator=generator)
-    shuffled = labels[perm]
-    counts = torch.bincount(shuffled)
-    # Position of each shuffled sample among the samples of its class: a stable sort keeps the
-    # random order within a class, and subtracting the class's start offset counts from zero.
-    order = torch.sort(shuffled, stable=True).indices
-    starts = counts.cumsum(0) - counts
-    rank = torch.empty_like(perm)
-    rank[order] = torch.arange(labels.numel()) - starts[shuffled[order]]
-    is_test = rank < (counts.double() * test_fraction).round().long()[shuffled]
-    return perm[~is_test], perm[is_test]
 
 
 def load_mnist(seed: int = 0) -> DataSplits:

@@ -134,3 +134,46 @@ class DataSplits:
     @property
     def std(self) -> tuple[float, ...]:
         return self._moments[1]
+
+
+def stratified_split(labels: Tensor, test_fraction: float,
+                     generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Train and test indices: ``round(test_fraction * n_c)`` random samples of each class
+    ``c`` go to test, the rest to train, both in a random order.
+
+    Shape:
+        - labels: ``[N]`` int64, non-negative
+        - returns: ``[N_train]`` and ``[N_test]`` int64 indices into ``labels``
+    """
+    perm = torch.randperm(labels.numel(), generator=generator)
+    shuffled = labels[perm]
+    counts = torch.bincount(shuffled)
+    # Position of each shuffled sample among the samples of its class: a stable sort keeps the
+    # random order within a class, and subtracting the class's start offset counts from zero.
+    order = torch.sort(shuffled, stable=True).indices
+    starts = counts.cumsum(0) - counts
+    rank = torch.empty_like(perm)
+    rank[order] = torch.arange(labels.numel()) - starts[shuffled[order]]
+    is_test = rank < (counts.double() * test_fraction).round().long()[shuffled]
+    return perm[~is_test], perm[is_test]
+
+
+def hold_out(split: ImageSet, fraction: float, seed: int = 0) -> tuple[ImageSet, ImageSet]:
+    """``split`` divided into the rest and a held-out part of ``round(fraction * n_c)``
+    samples of each class ``c`` (:func:`stratified_split`, seeded), each in the original order:
+    a validation split carved from the training images.
+
+    Example:
+        >>> images = torch.zeros(10, 1, 2, 2, dtype=torch.uint8)
+        >>> rest, val = hold_out(ImageSet(images, torch.arange(10) % 2), 0.2, seed=0)
+        >>> len(rest), len(val), sorted(val.labels.tolist())
+        (8, 2, [0, 1])
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"the held-out fraction must lie in (0, 1), got {fraction}")
+    rest, held = stratified_split(split.labels, fraction, torch.Generator().manual_seed(seed))
+    if not len(held) or not len(rest):
+        raise ValueError(f"holding out {fraction} of {len(split)} samples leaves an empty split")
+    rest, held = rest.sort().values, held.sort().values
+    return (ImageSet(split.images[rest], split.labels[rest]),
+            ImageSet(split.images[held], split.labels[held]))

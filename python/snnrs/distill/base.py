@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..models.network import StagedNet
 from ..registry import Registry, check_options
@@ -53,6 +54,7 @@ class Method(nn.Module):
         self.student = student
         # Not a registered submodule: parameters(), state_dict() and DDP must not see it.
         self._frozen = [] if teacher is None else [teacher.eval().requires_grad_(False)]
+        self.teacher_batch_stats = False
 
     @property
     def teacher(self) -> nn.Module | None:
@@ -70,7 +72,30 @@ class Method(nn.Module):
         super().train(mode)
         for teacher in self._frozen:
             teacher.eval()
+            if mode and self.teacher_batch_stats:
+                for m in teacher.modules():
+                    if isinstance(m, _BatchNorm):
+                        m.train()
         return self
+
+    def use_teacher_batch_stats(self, on: bool = True) -> Method:
+        """While the method trains, the teacher's BatchNorms normalise by each batch's own
+        statistics (as the SAMD + NLD reference code runs its teacher) rather than by their
+        running ones, which stay as trained (momentum 0). Returns the method.
+
+        Example:
+            >>> from snnrs import models
+            >>> teacher = models.create("convnet", kind="ann")
+            >>> m = create_method("kd", models.create("convnet", kind="snn", T=2), teacher)
+            >>> m.use_teacher_batch_stats().train().teacher.stages[0][1].training
+            True
+        """
+        self.teacher_batch_stats = bool(on)
+        for teacher in self._frozen:
+            for m in teacher.modules():
+                if isinstance(m, _BatchNorm) and on:
+                    m.momentum = 0.0
+        return self.train(self.training)
 
     def parameters_to_train(self) -> list[nn.Parameter]:
         """Everything the optimiser updates: the student's and the method's own parameters."""

@@ -23,10 +23,14 @@ from torch import Tensor, nn
 from ..models.network import StagedNet
 from .base import Method, register_method, stage_channels
 from .losses import KD
-from .rate import check_spiking_net, default_grad_scale, rate_forward, scale_grad
+from .rate import (
+    check_backprop,
+    check_spiking_net,
+    default_grad_scale,
+    rate_forward,
+    scale_grad,
+)
 from .schedule import HybridScheduler, ScheduleFn
-
-BACKPROPS = ("rate", "bptt")
 
 
 def hybrid_adapter(student_channels: int, teacher_channels: int) -> nn.Sequential:
@@ -104,11 +108,7 @@ class HybridBlockwise(Method):
         if len(teacher.stages) != n:
             raise ValueError(f"student and teacher must have the same number of stages, got "
                              f"{n} and {len(teacher.stages)}")
-        if backprop not in BACKPROPS:
-            raise ValueError(f"unknown backprop {backprop!r}; expected one of {BACKPROPS}")
-        if grad_scale is not None and (backprop != "rate" or not grad_scale > 0):
-            raise ValueError(f"grad_scale applies to backprop='rate' and must be positive, got "
-                             f"{grad_scale} with backprop={backprop!r}")
+        check_backprop(backprop, grad_scale)
         if not ce_weight >= 0:
             raise ValueError(f"ce_weight must be >= 0, got {ce_weight}")
         self.scheduler = HybridScheduler(n - 1, schedule, weights, ramp_epochs)

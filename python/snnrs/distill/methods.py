@@ -25,6 +25,13 @@ from ..models.network import StagedNet
 from .base import Method, register_method, stage_channels
 from .joint import JointASNNLoss
 from .losses import KD, NLD, FeatureKD
+from .rate import (
+    check_backprop,
+    check_spiking_net,
+    default_grad_scale,
+    rate_forward,
+    scale_grad,
+)
 from .samd import SAMD
 
 
@@ -34,11 +41,24 @@ def _ce(logits: Tensor, labels: Tensor) -> Tensor:
 
 @register_method("none")
 class Plain(Method):
-    """``none``: the plain SNN baseline, cross-entropy only."""
+    """``none``: the plain SNN baseline, cross-entropy only, trained by BPTT or, with
+    ``backprop="rate"``, by rate-based backprop (Yu et al., NeurIPS 2024; its gradient scaled
+    by ``grad_scale``, default ``1 / T``, as the reference code does)."""
 
     needs_teacher = False
 
+    def __init__(self, student: nn.Module, teacher: None = None, backprop: str = "bptt",
+                 grad_scale: float | None = None) -> None:
+        super().__init__(student, teacher)
+        self.rate_backprop, self.grad_scale = check_backprop(backprop, grad_scale), grad_scale
+        if self.rate_backprop:
+            check_spiking_net(student)
+
     def forward(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        if self.rate_backprop and torch.is_grad_enabled():
+            ce = _ce(rate_forward(self.student, images).logits, labels)
+            scale = default_grad_scale(self.student, self.grad_scale)
+            return {"loss": scale_grad(ce, scale), "ce": ce}
         ce = _ce(self.student(images), labels)
         return {"loss": ce, "ce": ce}
 
@@ -70,19 +90,26 @@ class FeatureDistillation(Method):
     the student when the widths differ."""
 
     def __init__(self, student: StagedNet, teacher: StagedNet, weight: float = 1.0,
-                 stage: int = -1) -> None:
+                 stage: int = -1, alpha: float = 0.0, temperature: float = 4.0) -> None:
         super().__init__(student, teacher)
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
         self.stage = stage % len(student.stages)
         self.feature_kd = FeatureKD(stage_channels(student, self.stage),
                                     stage_channels(teacher, self.stage), weight)
+        self.alpha, self.kd = float(alpha), KD(temperature)
 
     def forward(self, images: Tensor, labels: Tensor) -> dict[str, Tensor]:
         out = self.student.forward_features(images)
         with torch.no_grad():
-            f_a = self.teacher.forward_features(images).stages[self.stage]
+            t = self.teacher.forward_features(images)
         ce = _ce(out.logits, labels)
-        feat = self.feature_kd(out.stages[self.stage], f_a)
-        return {"loss": ce + feat, "ce": ce, "feature": feat}
+        feat = self.feature_kd(out.stages[self.stage], t.stages[self.stage])
+        if not self.alpha:
+            return {"loss": ce + feat, "ce": ce, "feature": feat}
+        kd = self.kd(out.logits, t.logits)
+        loss = (1 - self.alpha) * ce + self.alpha * kd + feat
+        return {"loss": loss, "ce": ce, "kd": kd, "feature": feat}
 
 
 @register_method("samd-nld")

@@ -45,7 +45,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..models.layers import Spiking, unflatten_time
+from ..models.layers import Spiking, StepBatchNorm2d, unflatten_time
 from ..models.network import StagedNet
 from ..nn import BaseNode
 
@@ -238,6 +238,20 @@ class _Tape:
         return pinned(*self._pop(m), _own_forward(m, c))
 
 
+BACKPROPS = ("rate", "bptt")
+
+
+def check_backprop(backprop: str, grad_scale: float | None) -> bool:
+    """Whether ``backprop`` (one of :data:`BACKPROPS`) is rate-based; a ValueError for an
+    unknown one, or for a ``grad_scale`` that is not positive or not for ``"rate"``."""
+    if backprop not in BACKPROPS:
+        raise ValueError(f"unknown backprop {backprop!r}; expected one of {BACKPROPS}")
+    if grad_scale is not None and (backprop != "rate" or not grad_scale > 0):
+        raise ValueError(f"grad_scale applies to backprop='rate' and must be positive, got "
+                         f"{grad_scale} with backprop={backprop!r}")
+    return backprop == "rate"
+
+
 def check_spiking_net(net: nn.Module) -> StagedNet:
     """``net`` if rate-based backprop can train it, else a ValueError saying why."""
     if not isinstance(net, StagedNet):
@@ -246,6 +260,11 @@ def check_spiking_net(net: nn.Module) -> StagedNet:
     if not net.spiking:
         raise ValueError("rate-based backprop trains the SNN form; this network runs as an ANN "
                          "(mode 'ann')")
+    per_step = [n for n, m in net.named_modules() if isinstance(m, StepBatchNorm2d)]
+    if per_step:
+        raise ValueError("rate-based backprop normalises by the statistics of the whole T * B "
+                         f"batch; these BatchNorms run per time step: {', '.join(per_step)} "
+                         "(build the model with norm='joint')")
     wrapped = {m.neuron for m in net.modules() if isinstance(m, Spiking)}
     bare = [n for n, m in net.named_modules() if isinstance(m, BaseNode) and m not in wrapped]
     if bare:

@@ -135,11 +135,13 @@ class ModeLinear(_Moded):
 
 
 class ModeBatchNorm2d(_Moded):
-    """A BatchNorm per mode (statistics and affine parameters both separate)."""
+    """A BatchNorm per mode (statistics and affine parameters both separate); ``snn`` is the
+    SNN mode's (default: a plain BatchNorm over ``T * B``)."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, snn: nn.Module | None = None) -> None:
         super().__init__()
-        self.ann, self.snn = nn.BatchNorm2d(channels), nn.BatchNorm2d(channels)
+        self.ann = nn.BatchNorm2d(channels)
+        self.snn = snn if snn is not None else nn.BatchNorm2d(channels)
 
     def forward(self, x: Tensor) -> Tensor:
         return (self.snn if self.snn_mode else self.ann)(x)
@@ -168,7 +170,7 @@ class JointLayers(SpikingLayers):
         return FactorizedConv2d(c_in, c_out, k, stride, padding)
 
     def bn(self, channels: int) -> nn.Module:
-        return ModeBatchNorm2d(channels)
+        return ModeBatchNorm2d(channels, super().bn(channels))
 
     def linear(self, f_in: int, f_out: int) -> nn.Module:
         return ModeLinear(f_in, f_out)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import Tensor, nn
 
 from .. import ops
@@ -102,11 +103,44 @@ def unflatten_time(x: Tensor, T: int) -> Tensor:
     return x.unflatten(0, (T, x.shape[0] // T))
 
 
+class StepBatchNorm2d(nn.BatchNorm2d):
+    """A BatchNorm that normalises each time step by its own batch statistics in training (of
+    ``B`` images, the running statistics updated ``T`` times a step), as Joint A-SNN's code
+    does; one set of affine parameters and running statistics. In eval mode it equals
+    :class:`torch.nn.BatchNorm2d`.
+
+    Shape:
+        flat ``(T * B, C, H, W)`` in and out.
+
+    Example:
+        >>> bn = StepBatchNorm2d(3, Steps(2))
+        >>> x = torch.randn(2 * 4, 3, 5, 5)
+        >>> y = bn(x)
+        >>> torch.allclose(y[:4].mean((0, 2, 3)), torch.zeros(3), atol=1e-6)  # step 0 alone
+        True
+    """
+
+    def __init__(self, channels: int, steps: Steps) -> None:
+        super().__init__(channels)
+        self.steps = steps
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training:
+            return super().forward(x)
+        normalize = super().forward
+        return torch.cat([normalize(x_t) for x_t in unflatten_time(x, self.steps.T)])
+
+
+NORMS = ("joint", "per-step")
+
+
 class Layers:
     """Factories a topology builds its layers from; this one makes the ANN form.
 
     Subclasses change what a layer is (a spiking activation, a factorised conv) without the
-    topology knowing. Convs carry no bias: a BatchNorm follows each of them.
+    topology knowing. Convs carry no bias: a BatchNorm follows each of them. ``norm`` says how
+    an SNN's BatchNorms normalise: over ``T * B`` jointly (``"joint"``) or per time step
+    (``"per-step"``, :class:`StepBatchNorm2d`); an ANN has one step.
 
     Example:
         >>> Layers().conv(3, 8, 3, padding=1)
@@ -115,6 +149,7 @@ class Layers:
 
     spiking = False
     steps = None  # an ANN has no time steps
+    norm = "joint"
 
     def conv(self, c_in: int, c_out: int, k: int, stride: int = 1, padding: int = 0) -> nn.Module:
         return nn.Conv2d(c_in, c_out, k, stride, padding, bias=False)
@@ -142,3 +177,8 @@ class SpikingLayers(Layers):
 
     def act(self) -> nn.Module:
         return Spiking(self.neuron(), self.steps)
+
+    def bn(self, channels: int) -> nn.Module:
+        if self.norm == "per-step":
+            return StepBatchNorm2d(channels, self.steps)
+        return super().bn(channels)

@@ -8,28 +8,44 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from .layers import Steps, unflatten_time
+from .layers import Layers, StepBatchNorm2d, Steps, unflatten_time
 
 READOUTS = ("mean", "sum")
 
 
 class Head(nn.Module):
-    """Global average pooling, then a linear classifier: ``(N, C, H, W)`` -> ``(N, classes)``.
+    """Global average pooling, an optional hidden part, then a linear classifier:
+    ``(N, C, H, W)`` -> ``(N, classes)``.
 
-    ``fc`` is public so that class activation maps can read its weights.
+    ``hidden`` (for example linear 512 -> 256, then a neuron) sits between the pooled features
+    and ``fc``; ``fc`` is public so that class activation maps can read its weights (which they
+    can when there is no hidden part).
     """
 
-    def __init__(self, fc: nn.Module) -> None:
+    def __init__(self, fc: nn.Module, hidden: nn.Module | None = None) -> None:
         super().__init__()
         self.pool = nn.AdaptiveAvgPool2d(1)
+        self.hidden = hidden if hidden is not None else nn.Identity()
         self.fc = fc
 
     def features(self, h: Tensor) -> Tensor:
-        """The pooled features ``(N, C)`` the classifier sees."""
+        """The pooled features ``(N, C)`` the head starts from."""
         return self.pool(h).flatten(1)
 
     def forward(self, h: Tensor) -> Tensor:
-        return self.fc(self.features(h))
+        return self.fc(self.hidden(self.features(h)))
+
+    @classmethod
+    def build(cls, layers: Layers, c_in: int, num_classes: int, hidden: int = 0,
+              hidden_act: bool = True) -> Head:
+        """One linear ``c_in -> num_classes``, or with ``hidden > 0`` linear ``c_in ->
+        hidden``, the activation (when ``hidden_act``), linear ``hidden -> num_classes``."""
+        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 0:
+            raise ValueError(f"head_hidden must be an integer >= 0, got {hidden!r}")
+        if not hidden:
+            return cls(layers.linear(c_in, num_classes))
+        parts = [layers.linear(c_in, hidden), *([layers.act()] if hidden_act else [])]
+        return cls(layers.linear(hidden, num_classes), nn.Sequential(*parts))
 
 
 class Features(NamedTuple):
@@ -73,8 +89,13 @@ class StagedNet(nn.Module):
         self.readout = readout
         self._sum_readout = readout == "sum"
         self._steps = steps
+        # Per-step BatchNorms in the stem must see every step's copy of the image.
+        self._repeat_before_stem = any(isinstance(m, StepBatchNorm2d) for m in stem.modules())
         self.spiking = steps is not None
         """Whether forward runs the SNN form (a Joint A-SNN network switches it)."""
+        self.time_first = False
+        """Whether event frames come time first, ``[T, B, C, H, W]`` (SpikingJelly's
+        multi-step layout), rather than ``[B, T, C, H, W]`` (the data pipeline's)."""
 
     @property
     def mode(self) -> str:
@@ -101,14 +122,18 @@ class StagedNet(nn.Module):
         return self._steps.T if self.spiking else 1
 
     def encode(self, x: Tensor) -> Tensor:
-        """Images ``[B, C, H, W]`` or event frames ``[B, T, C, H, W]`` -> the stem's
-        activations, flat ``[steps * B, C', H', W']``.
+        """Images ``[B, C, H, W]`` or event frames ``[B, T, C, H, W]`` (``[T, B, C, H, W]``
+        when :attr:`time_first`) -> the stem's activations, flat ``[steps * B, C', H', W']``.
 
         An image is encoded directly: the stem runs once and its output repeats over the
-        steps. Frames give each step its own input (``T`` must equal the network's); an ANN
-        (or a Joint A-SNN network in ANN mode) sees their mean over time.
+        steps (the stem runs on every step's copy when its BatchNorms normalise per step, as
+        they then update their statistics once per step). Frames give each step its own
+        input (``T`` must equal the network's); an ANN (or a Joint A-SNN network in ANN mode)
+        sees their mean over time.
         """
         if x.dim() == 5:
+            if self.time_first:
+                x = x.transpose(0, 1)
             if not self.spiking:
                 return self.stem_act(self.stem(x.mean(1)))
             if x.shape[1] != self.steps:
@@ -118,6 +143,9 @@ class StagedNet(nn.Module):
         if x.dim() != 4:
             raise ValueError(f"expected images [B, C, H, W] or frames [B, T, C, H, W], got "
                              f"shape {tuple(x.shape)}")
+        if self._repeat_before_stem and self.steps > 1:
+            return self.stem_act(self.stem(x.unsqueeze(0).expand(self.steps, *x.shape)
+                                           .flatten(0, 1)))
         h = self.stem(x)
         if self.steps > 1:
             h = h.unsqueeze(0).expand(self.steps, *h.shape).flatten(0, 1)

@@ -28,7 +28,8 @@ from torch import nn
 
 from ..nn import BaseNode, NeuronSpec
 from ..registry import Registry, check_options
-from .layers import Layers, SpikingLayers
+from .init import INITS, initialize
+from .layers import NORMS, Layers, SpikingLayers
 
 KINDS = ("ann", "snn")
 
@@ -38,6 +39,12 @@ LayersFactory = Callable[[str, NeuronFactory, int], Layers]
 
 #: Builder parameters the caller sets, never options: the layers and the network's size.
 RESERVED = ("layers", "num_classes", "in_channels", "blocks", "widths", "stem_width")
+
+#: Options every model takes, applied by :func:`create` around its builder, with their
+#: choices: how an SNN's BatchNorms normalise (:class:`~snnrs.models.layers.Layers`), how the
+#: weights start (:mod:`snnrs.models.init`) and whether event frames come time first
+#: (:attr:`~snnrs.models.StagedNet.time_first`).
+COMMON_OPTIONS = {"norm": NORMS, "init": INITS, "time_first": (False, True)}
 
 
 def standard_layers(kind: str, neuron: NeuronFactory, T: int) -> Layers:
@@ -110,7 +117,7 @@ def model_options(name: str) -> list[str]:
         found += [n for n, p in inspect.signature(fn).parameters.items()
                   if n not in RESERVED and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     found += [f.name for f in dataclasses.fields(NeuronSpec) if f.name != "kind"]
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys([*found, *COMMON_OPTIONS]))
 
 
 def check_model_options(name: str, options: Mapping[str, Any]) -> None:
@@ -122,6 +129,10 @@ def check_model_options(name: str, options: Mapping[str, Any]) -> None:
             taken = " (set by the dataset or the model spec)" if key in RESERVED else ""
             raise ValueError(f"model {name} has no option {key!r}{taken}; its options: "
                              f"{', '.join(valid)}")
+    for key, choices in COMMON_OPTIONS.items():
+        if key in options and options[key] not in choices:
+            raise ValueError(f"model {name}: unknown {key} {options[key]!r}; expected one of: "
+                             f"{', '.join(choices)}")
     entry = MODELS[name]
     neuron = {k: v for k, v in options.items() if k in NeuronSpec.field_names()}
     check_options(f"model {name} (neuron)", NeuronSpec, neuron)
@@ -147,7 +158,10 @@ def create(
             :class:`snnrs.nn.BaseNode` (ignored for an ANN).
         **options: neuron parameters (``tau``, ``leak``, ``v_threshold``, ``v_reset``,
             ``surrogate``, ``alpha``, ``decay_input``, ``detach_reset``) and the builder's own
-            options (``in_channels``, ``readout``, ``residual``, ``last_relu``, ``pool``...).
+            options (``in_channels``, ``readout``, ``residual``, ``last_relu``, ``pool``...),
+            and every model's ``norm`` (``"joint"`` or ``"per-step"`` BatchNorm statistics in
+            the SNN form), ``init`` (``"default"`` or ``"kaiming-fan-out"``) and
+            ``time_first`` (event frames ``[T, B, C, H, W]`` instead of ``[B, T, C, H, W]``).
 
     Returns:
         A module taking images ``[B, C, H, W]`` and returning logits ``[B, num_classes]``.
@@ -162,7 +176,16 @@ def create(
         raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
     neuron_options = {k: options.pop(k) for k in NeuronSpec.field_names() & options.keys()}
     spec = _neuron_spec(entry.neuron if neuron is None else neuron, neuron_options)
-    return entry.builder(entry.layers(kind, spec, T), num_classes=num_classes, **options)
+    norm, init = options.pop("norm", "joint"), options.pop("init", "default")
+    time_first = options.pop("time_first", False)
+    if norm not in NORMS:
+        raise ValueError(f"unknown norm {norm!r}; expected one of: {', '.join(NORMS)}")
+    layers = entry.layers(kind, spec, T)
+    layers.norm = norm
+    net = initialize(entry.builder(layers, num_classes=num_classes, **options), init)
+    if time_first:
+        net.time_first = True
+    return net
 
 
 def _neuron_spec(neuron, options: dict) -> NeuronFactory:

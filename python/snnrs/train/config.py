@@ -4,9 +4,12 @@ Settings come from three places, later ones winning: the defaults of :class:`Tra
 config file (YAML read with ``yaml.safe_load``, TOML with ``tomllib``; keys are the field names,
 ``batch_size`` or ``batch-size``) and command-line flags. Each setting comes whole from the
 last source that gives it, ``model_options`` and ``method_options`` too (so a flag replaces a
-resumed run's options rather than adding to them). :meth:`TrainConfig.validate` checks every
-value (finite, in range, a known choice, options the registered constructor takes, a folder
-that can be written) and names the valid choices when one is wrong.
+resumed run's options rather than adding to them). A ``recipe`` (:mod:`snnrs.recipes`) is the
+base beneath them all: its settings are replaced by any source's, except that options given
+(``--model-opt`` and the like) update the recipe's options rather than replace them.
+:meth:`TrainConfig.validate` checks every value (finite, in range, a known choice, options the
+registered constructor takes, a folder that can be written) and names the valid choices when
+one is wrong.
 
 Example:
     >>> cfg = TrainConfig.from_sources(overrides={"epochs": 2, "lr": "0.05"})
@@ -34,10 +37,12 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from .. import data
+from ..data.policies import POLICIES
 from ..distill import METHODS, check_method_options
 from ..files import write_text
 from ..models import check_model_options, list_models
 from ..nn import NEURONS
+from ..recipes import RECIPES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -47,6 +52,8 @@ else:  # pragma: no cover - Python 3.10
 #: The distillation method ``snnrs distill`` uses when none is given (see the README for why).
 DEFAULT_METHOD = "samd-nld"
 OPTIMIZERS = ("sgd", "adamw")
+DECAY_TARGETS = ("weights", "all")
+TEACHER_NORMS = ("eval", "train")
 AMP_MODES = ("auto", "bf16", "fp16", "off")
 CONFIG_SUFFIXES = (".yaml", ".yml", ".toml")
 
@@ -116,6 +123,9 @@ class TrainConfig:
     each of ``W`` processes takes ``batch_size / W`` images per step, so a config gives the same
     optimisation on any number of processes."""
 
+    recipe: str | None = setting(
+        None, "a paper's setup (snnrs recipes lists them) as the base of every other setting; "
+        "--config and flags override it", "recipe", metavar="NAME", choices=lambda: RECIPES)
     # data
     dataset: str = setting("mnist", "the dataset", "data", choices=lambda: data.DATASETS)
     data_dir: str | None = setting(
@@ -126,7 +136,21 @@ class TrainConfig:
     test_limit: int | None = setting(None, "test on the first N images only", "data",
                                      metavar="N", resumable=True, eval_flag="--test-limit",
                                      minimum=1, maximum=2**31)
-    augment: bool = setting(True, "no random crops, flips or cutout", "data")
+    val_fraction: float = setting(
+        0.0, "hold out this fraction of the training images (per class, seeded) and test on "
+        "it instead of the test split: for tuning", "data", metavar="F", minimum=0, below=1)
+    augment: bool = setting(True, "no augmentation at all (crops, flips, rolls, policies, "
+                            "erasing)", "data")
+    autoaugment: str | None = setting(None, "torchvision's AutoAugment policy, drawn per image",
+                                      "data", metavar="POLICY", choices=lambda: POLICIES)
+    cutout: int = setting(0, "Cutout: zero a random square of this side per image, after "
+                          "normalisation (0: none)", "data", metavar="PIXELS", minimum=0,
+                          maximum=4096)
+    random_erasing: float = setting(
+        0.0, "RandomErasing's probability per image (after normalisation; 0: none)", "data",
+        metavar="P", minimum=0, maximum=1)
+    erasing_max_area: float = setting(0.33, "largest share of the image RandomErasing erases",
+                                      "data", metavar="A", above=0.02, maximum=1)
     # networks
     model: str = setting("convnet", "student topology", "networks", choices=list_models)
     teacher_model: str | None = setting(None, "teacher topology (default: --model)", "networks",
@@ -137,6 +161,9 @@ class TrainConfig:
     model_options: dict[str, Any] = setting(
         {}, "a model option, e.g. leak=0.5 (repeatable)", "networks", flags=("--model-opt",),
         metavar="KEY=VALUE")
+    teacher_model_options: dict[str, Any] = setting(
+        {}, "a teacher model option, over the --model-opt ones (repeatable)", "networks",
+        flags=("--teacher-model-opt",), metavar="KEY=VALUE")
     # distillation
     method: str = setting(DEFAULT_METHOD, "the distillation method", "distillation",
                           commands=DISTILL, choices=lambda: METHODS)
@@ -149,7 +176,12 @@ class TrainConfig:
     init_from_teacher: bool = setting(
         True, "start the student from random weights, not the teacher's (needed when their "
         "topologies differ)", "distillation", commands=DISTILL)
-    baseline: bool = setting(True, "skip the plain SNN baseline", "distillation",
+    teacher_norm: str = setting(
+        "eval", "the frozen teacher's BatchNorms: running statistics (eval) or each batch's "
+        "own (train, as the SAMD + NLD code runs it; the running statistics stay)",
+        "distillation", commands=DISTILL, choices=lambda: TEACHER_NORMS)
+    baseline: bool = setting(True, "skip the plain SNN baseline (cross-entropy, started from "
+                             "the student's initial weights)", "distillation",
                              commands=DISTILL)
     # optimisation
     epochs: int = setting(20, "student and baseline epochs", "optimisation", commands=DISTILL,
@@ -164,9 +196,14 @@ class TrainConfig:
                                    maximum=2**24)
     optimizer: str = setting("sgd", "the optimiser", "optimisation", choices=lambda: OPTIMIZERS)
     lr: float = setting(0.1, "peak learning rate", "optimisation", above=0)
+    teacher_lr: float | None = setting(None, "the teacher's peak learning rate (default: --lr)",
+                                       "optimisation", metavar="LR", above=0)
     momentum: float = setting(0.9, "SGD momentum", "optimisation", minimum=0, below=1)
-    weight_decay: float = setting(5e-4, "weight decay (not on biases and norm weights)",
-                                  "optimisation", minimum=0)
+    nesterov: bool = setting(True, "plain SGD momentum instead of Nesterov's", "optimisation")
+    weight_decay: float = setting(5e-4, "weight decay", "optimisation", minimum=0)
+    weight_decay_on: str = setting(
+        "weights", "what weight decay applies to: conv and linear weights, or all parameters "
+        "(biases and norm weights too)", "optimisation", choices=lambda: DECAY_TARGETS)
     warmup_epochs: float = setting(1.0, "linear warm-up before the cosine decay",
                                    "optimisation", metavar="E", minimum=0)
     clip_grad: float = setting(0.0, "clip the gradient norm (0: no clipping)", "optimisation",
@@ -214,6 +251,13 @@ class TrainConfig:
         values: dict[str, Any] = {}
         for source in [*map(read_config_file, files), overrides or {}]:
             values.update(_known_keys(source))
+        if values.get("recipe") is not None:
+            _choice("recipe", values["recipe"], list(RECIPES))
+            base = _known_keys(dict(RECIPES[values["recipe"]].settings))
+            for key, value in values.items():  # an option given updates the recipe's options
+                base[key] = ({**base[key], **value} if isinstance(base.get(key), dict)
+                             and isinstance(value, dict) else value)
+            values = base
         hints = get_type_hints(cls)
         return cls(**{k: _coerce(k, v, hints[k]) for k, v in values.items()}).validate()
 
@@ -226,11 +270,21 @@ class TrainConfig:
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
                 spec.check_number(name, value)
         check_model_options(self.model, self.model_options)
+        check_model_options(self.teacher_model or self.model, self.teacher_options())
+        if data.DATASETS[self.dataset].time_steps and (self.autoaugment or self.cutout
+                                                       or self.random_erasing):
+            raise ValueError(f"dataset {self.dataset} holds event frames: autoaugment, cutout "
+                             "and random erasing apply to images only")
         check_method_options(self.method, self.method_options)
         check_device(self.device)
         if self.out is not None:
             check_writable_dir("out", self.out)
         return self
+
+    def teacher_options(self) -> dict[str, Any]:
+        """The teacher's model options: ``model_options`` updated by
+        ``teacher_model_options``."""
+        return {**self.model_options, **self.teacher_model_options}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

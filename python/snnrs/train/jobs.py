@@ -69,15 +69,33 @@ def open_run(cfg: TrainConfig, command: str) -> Run:
 
             writer = SummaryWriter(str(directory / "tensorboard"))
     mean, std = data.normalization(splits)
-    return Run(cfg, ctx, splits, data.Normalize(mean, std).to(ctx.device),
-               data.default_augment(splits.name).to(ctx.device) if cfg.augment else None,
+    normalize = data.Normalize(mean, std).to(ctx.device)
+    return Run(cfg, ctx, splits, normalize, train_transform(cfg, splits.name, normalize),
                directory, MetricsLog(directory), writer, lock)
 
 
+def train_transform(cfg: TrainConfig, dataset: str, normalize: nn.Module) -> nn.Module:
+    """The training batches' transform: the dataset's augmentation, ``cfg``'s AutoAugment
+    policy, ``normalize``, then Cutout and RandomErasing (``augment`` off: ``normalize``
+    only)."""
+    if not cfg.augment:
+        return data.TrainTransform(normalize)
+    erase = (data.Erase(cfg.cutout, cfg.random_erasing, cfg.erasing_max_area)
+             if cfg.cutout or cfg.random_erasing else None)
+    return data.TrainTransform(normalize, data.default_augment(dataset),
+                               data.AutoAugment(cfg.autoaugment) if cfg.autoaugment else None,
+                               erase).to(normalize.mean.device)
+
+
 def load_data(cfg: TrainConfig) -> data.DataSplits:
-    """The dataset of ``cfg``, cut to ``train_limit`` / ``test_limit`` images if set."""
+    """The dataset of ``cfg``; with ``val_fraction`` its training split divided into training
+    and validation (which takes the test split's place); cut to ``train_limit`` /
+    ``test_limit`` images if set."""
     frames = {"T": cfg.T} if data.DATASETS[cfg.dataset].time_steps else {}
     splits = data.load(cfg.dataset, cfg.data_dir, seed=cfg.seed, **frames)
+    if cfg.val_fraction:
+        train, val = data.hold_out(splits.train, cfg.val_fraction, seed=cfg.seed)
+        splits = data.DataSplits(splits.name, train, val, splits.classes)
     if cfg.train_limit is None and cfg.test_limit is None:
         return splits
 
@@ -88,11 +106,21 @@ def load_data(cfg: TrainConfig) -> data.DataSplits:
                            cut(splits.test, cfg.test_limit), splits.classes)
 
 
-def model_spec(run: Run, name: str, kind: str) -> models.ModelSpec:
-    """The network ``name`` in form ``kind``, sized for the run's dataset."""
+def model_spec(run: Run, kind: str) -> models.ModelSpec:
+    """The student (``kind="snn"``) or the teacher (``"ann"``), sized for the run's dataset."""
     cfg, s = run.cfg, run.splits
-    return models.ModelSpec(name, kind, s.num_classes, s.in_channels, cfg.T, cfg.neuron,
-                            cfg.model_options)
+    return network_spec(cfg, kind, s.num_classes, s.in_channels)
+
+
+def network_spec(cfg: TrainConfig, kind: str, num_classes: int, in_channels: int,
+                 ) -> models.ModelSpec:
+    """The student (``kind="snn"``: ``cfg.model``) or the teacher (``"ann"``:
+    ``cfg.teacher_model``, default ``cfg.model``, with the teacher's options) of ``cfg``."""
+    if kind == "snn":
+        return models.ModelSpec(cfg.model, kind, num_classes, in_channels, cfg.T, cfg.neuron,
+                                cfg.model_options)
+    return models.ModelSpec(cfg.teacher_model or cfg.model, kind, num_classes, in_channels,
+                            cfg.T, cfg.neuron, cfg.teacher_options())
 
 
 def _create(run: Run, spec: models.ModelSpec, phase: str) -> nn.Module:
@@ -103,8 +131,8 @@ def _create(run: Run, spec: models.ModelSpec, phase: str) -> nn.Module:
 def preflight(cfg: TrainConfig, command: str) -> None:
     """Builds every network and the method of ``cfg`` on the meta device (no memory, no data)
     so that a bad option fails now, in a second, not after a teacher has trained."""
-    student = models.ModelSpec(cfg.model, "snn", 10, 3, cfg.T, cfg.neuron, cfg.model_options)
-    teacher = student.replace(name=cfg.teacher_model or cfg.model, kind="ann")
+    shape = dataset_shape(cfg)
+    student, teacher = network_spec(cfg, "snn", *shape), network_spec(cfg, "ann", *shape)
     try:
         with torch.device("meta"):
             if command == "teacher":
@@ -116,6 +144,29 @@ def preflight(cfg: TrainConfig, command: str) -> None:
     except (ValueError, TypeError) as e:
         raise ValueError(f"{e} (checking --model {cfg.model}, --method {cfg.method} and their "
                          "options before training)") from None
+
+
+def dataset_shape(cfg: TrainConfig) -> tuple[int, int]:
+    """``(classes, channels)`` of ``cfg``'s dataset as registered, or ``(10, 3)`` for one whose
+    shape is read from its files."""
+    return data.DATASETS[cfg.dataset].shape or (10, 3)
+
+
+def parameter_counts(cfg: TrainConfig) -> dict[str, int | None]:
+    """The trainable parameters of ``cfg``'s student and teacher (None when its method takes
+    no teacher), counted on networks built on the meta device (no memory, no data).
+
+    Example:
+        >>> parameter_counts(TrainConfig(method="none"))
+        {'student_parameters': 24058, 'teacher_parameters': None}
+    """
+    with torch.device("meta"):
+        student = network_spec(cfg, "snn", *dataset_shape(cfg)).build()
+        teacher = (network_spec(cfg, "ann", *dataset_shape(cfg)).build()
+                   if needs_teacher(cfg.method) else None)
+    return {f"{name}_parameters": None if net is None else
+            sum(p.numel() for p in net.parameters() if p.requires_grad)
+            for name, net in (("student", student), ("teacher", teacher))}
 
 
 def teacher_phase(run: Run) -> nn.Module:
@@ -134,26 +185,37 @@ def teacher_phase(run: Run) -> nn.Module:
             raise ValueError(f"teacher {cfg.teacher} has {got[0]} classes and {got[1]} input "
                              f"channels; {run.splits.name} has {want[0]} and {want[1]}")
         return teacher
-    spec = model_spec(run, cfg.teacher_model or cfg.model, "ann")
+    spec = model_spec(run, "ann")
     net = _create(run, spec, "teacher")
     return fit(run, "teacher", create_method("none", net), cfg.teacher_epochs, spec)
 
 
 def student_phase(run: Run, phase: str, method: str, teacher: nn.Module | None) -> nn.Module:
-    """A spiking ``cfg.model`` trained with ``method`` (the baseline: ``"none"``), starting
-    from the teacher's weights when there is a teacher and ``cfg.init_from_teacher``."""
+    """A spiking ``cfg.model`` trained with ``method``, distilled from ``teacher`` when the
+    method takes one, and starting from the teacher's weights when there is a teacher and
+    ``cfg.init_from_teacher`` (:func:`student_start`). The baseline (``phase="baseline"``,
+    method ``"none"``) starts from the very weights the student started from."""
     cfg = run.cfg
-    spec = model_spec(run, cfg.model, "snn")
+    spec = model_spec(run, "snn")
     student = _create(run, spec, phase)
-    if teacher is not None and cfg.init_from_teacher:
+    if student_start(cfg, teacher) == "teacher":
         try:
             models.transfer_weights(teacher, student)
         except ValueError as e:
             raise ValueError(f"cannot start the student from the teacher's weights ({e}); "
                              "pass --no-init-from-teacher") from None
     options = cfg.method_options if method == cfg.method else {}
-    trainer = create_method(method, student, teacher, **options)
+    trainer = create_method(method, student, teacher if needs_teacher(method) else None,
+                            **options)
+    if cfg.teacher_norm == "train":
+        trainer.use_teacher_batch_stats()
     return fit(run, phase, trainer, cfg.epochs, spec)
+
+
+def student_start(cfg: TrainConfig, teacher: nn.Module | None) -> str:
+    """How the student and the baseline start: ``"teacher"`` (the teacher's weights) or
+    ``"random"`` (the seed's initialisation, the same for both)."""
+    return "teacher" if teacher is not None and cfg.init_from_teacher else "random"
 
 
 def needs_teacher(method: str) -> bool:
@@ -188,18 +250,25 @@ def distill(cfg: TrainConfig) -> dict[str, Any] | None:
     run = open_run(cfg, "distill")
     try:
         nets: dict[str, nn.Module] = {}
-        if needs_teacher(cfg.method):
-            nets["teacher"] = teacher_phase(run)
+        if needs_teacher(cfg.method) or (cfg.teacher and cfg.init_from_teacher):
+            nets["teacher"] = teacher_phase(run)  # to distil from, or only to start from
         nets["student"] = student_phase(run, "student", cfg.method, nets.get("teacher"))
         if cfg.baseline:
-            nets["baseline"] = student_phase(run, "baseline", "none", None)
+            nets["baseline"] = student_phase(run, "baseline", "none", nets.get("teacher"))
         if not run.ctx.is_main:
             return None
         results = {name: _evaluate(run, net) for name, net in nets.items()}
         student = results["student"]
+        start = student_start(cfg, nets.get("teacher"))
+        seed = f"random weights of seed {phase_seed(cfg.seed, 'student')}"
+        started = {name: ("the teacher's weights" if start == "teacher" else seed)
+                   for name in ("student", "baseline") if name in nets}
+        if "teacher" in nets:
+            started["teacher"] = (f"the checkpoint {cfg.teacher}" if cfg.teacher else
+                                  f"random weights of seed {phase_seed(cfg.seed, 'teacher')}")
         summary = {
-            "command": "distill", "method": cfg.method,
-            "init_from_teacher": cfg.init_from_teacher and "teacher" in nets, **_common(run),
+            "command": "distill", "method": cfg.method, "recipe": cfg.recipe,
+            "init_from_teacher": start == "teacher", "started_from": started, **_common(run),
             **{f"{n}_accuracy": results[n]["accuracy"] if n in results else None
                for n in ("teacher", "student", "baseline")},
             "firing_rate": student["firing_rate"], "synaptic_ops": student["synaptic_ops"],
@@ -287,6 +356,10 @@ def report(summary: dict[str, Any]) -> str:
              f"{summary['wall_seconds']:.0f} s. Accuracy under noise: Gaussian sigma and "
              "salt-and-pepper density on [0, 1] images. Energy: 0.9 pJ per accumulate, 4.6 pJ "
              "per multiply-accumulate, per image.", ""]
+    started = summary.get("started_from", {})
+    if started:
+        lines += ["Initial weights: " + "; ".join(f"{name} from {how}"
+                                                 for name, how in started.items()) + ".", ""]
     for name, r in nets.items():
         if r.get("single_class"):
             lines += [f"**{name} collapsed**: it predicts a single class for every image under "

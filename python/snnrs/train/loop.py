@@ -53,7 +53,7 @@ class Run:
     ctx: Context
     splits: data.DataSplits
     normalize: nn.Module
-    augment: nn.Module | None
+    transform: nn.Module  # training batches: augmentation, normalisation, erasing
     directory: Path
     log: MetricsLog
     writer: Any = None  # torch.utils.tensorboard.SummaryWriter
@@ -83,14 +83,20 @@ class WarmupCosine:
         return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
-def make_optimizer(params: list[nn.Parameter], cfg: TrainConfig) -> torch.optim.Optimizer:
-    """SGD with Nesterov momentum or AdamW; no weight decay on biases and norm weights."""
-    groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": cfg.weight_decay},
-              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+def make_optimizer(params: list[nn.Parameter], cfg: TrainConfig, lr: float | None = None,
+                   ) -> torch.optim.Optimizer:
+    """SGD (Nesterov's momentum unless ``cfg.nesterov`` is off) or AdamW at ``lr`` (default
+    ``cfg.lr``); weight decay on conv and linear weights (every parameter of two or more
+    dimensions) or, with ``weight_decay_on="all"``, on every parameter."""
+    decayed = [p for p in params if cfg.weight_decay_on == "all" or p.ndim > 1]
+    rest = [p for p in params if not any(p is q for q in decayed)]
+    groups = [{"params": decayed, "weight_decay": cfg.weight_decay},
+              {"params": rest, "weight_decay": 0.0}]
+    lr = cfg.lr if lr is None else lr
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
-                               nesterov=cfg.momentum > 0)
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+        return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum,
+                               nesterov=cfg.nesterov and cfg.momentum > 0)
+    return torch.optim.AdamW(groups, lr=lr)
 
 
 def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
@@ -140,7 +146,7 @@ def fit(run: Run, phase: str, method: Method, epochs: int, spec: models.ModelSpe
                          "training images")
     model = wrap(method, ctx)  # the frozen teacher is outside what DDP wraps
     params = method.parameters_to_train()
-    optimizer = make_optimizer(params, cfg)
+    optimizer = make_optimizer(params, cfg, cfg.teacher_lr if phase == "teacher" else None)
     scheduler = LambdaLR(optimizer, WarmupCosine(round(cfg.warmup_epochs * steps),
                                                  epochs * steps))
     dtype = amp_dtype(cfg, ctx.device)
@@ -210,9 +216,7 @@ def _train_epoch(run: Run, desc: str, model: nn.Module, method: Method,
     for step, (images, labels) in enumerate(tqdm(batches, desc, total=steps, leave=False,
                                                  disable=quiet)):
         x = data.to_float(images.to(ctx.device, non_blocking=True))  # [B, C, H, W] in [0, 1]
-        if run.augment is not None:
-            x = run.augment(x, generator=generator)
-        x, labels = run.normalize(x), labels.to(ctx.device, non_blocking=True)
+        x, labels = run.transform(x, generator), labels.to(ctx.device, non_blocking=True)
         with torch.autocast(ctx.device.type, dtype=dtype, enabled=dtype is not None):
             parts = model(x, labels)
         optimizer.zero_grad(set_to_none=True)

@@ -37,7 +37,7 @@ from ..datasets import register_dataset
 from ..sets import DataSplits, ImageSet
 from .cache import cached, fingerprint
 from .frames import SPLITS, resize_frames, to_frames
-from .gesture import GESTURE_NAMES, read_gesture_labels, split_gestures
+from .gesture import GESTURE_CLASSES, GESTURE_NAMES, read_gesture_labels, split_gestures
 from .readers import read_aedat2, read_aedat3, read_atis_bin
 
 #: What event frames train with: a flip and a roll of up to 5 pixels, as the reference code.
@@ -76,7 +76,7 @@ def _frames_of(files: list[tuple[Path, int]], read: Callable, H: int, W: int, T:
     return {"frames": _stack(samples, dtype), "labels": labels}
 
 
-@register_dataset("n-mnist", augment=EVENT_AUGMENT, time_steps=True)
+@register_dataset("n-mnist", augment=EVENT_AUGMENT, time_steps=True, shape=(10, 2))
 def n_mnist(data_dir: Path, seed: int, T: int = 10, split_by: str = "number") -> DataSplits:
     """N-MNIST from its ``Train`` and ``Test`` folders of ``.bin`` recordings."""
     T = _check_settings(T, split_by)
@@ -94,7 +94,7 @@ def n_mnist(data_dir: Path, seed: int, T: int = 10, split_by: str = "number") ->
     return DataSplits("n-mnist", splits["Train"], splits["Test"], tuple(map(str, range(10))))
 
 
-@register_dataset("cifar10-dvs", augment=EVENT_AUGMENT, time_steps=True)
+@register_dataset("cifar10-dvs", augment=EVENT_AUGMENT, time_steps=True, shape=(10, 2))
 def cifar10_dvs(data_dir: Path, seed: int, T: int = 10, split_by: str = "number",
                 size: int = 48) -> DataSplits:
     """CIFAR10-DVS from its ten class folders of ``.aedat`` recordings, split 9:1 per class
@@ -133,7 +133,8 @@ def _per_class_split(labels: Tensor, test_fraction: float, seed: int) -> Tensor:
     return torch.cat(test).sort().values
 
 
-@register_dataset("dvs128-gesture", augment=EVENT_AUGMENT, time_steps=True)
+@register_dataset("dvs128-gesture", augment=EVENT_AUGMENT, time_steps=True,
+                  shape=(GESTURE_CLASSES, 2))
 def dvs128_gesture(data_dir: Path, seed: int, T: int = 16,
                    split_by: str = "number") -> DataSplits:
     """DVS128 Gesture from its recordings, cut into the labelled gestures, with the release's

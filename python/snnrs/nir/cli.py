@@ -1,0 +1,93 @@
+"""``snnrs export CHECKPOINT --nir OUT.nir``: a trained spiking network as a NIR graph.
+
+The checkpoint is read as ``snnrs eval`` reads it (its model description checked and its weights
+matched to it); the graph describes one time step of the network in eval mode, written
+atomically. It takes images normalised with the mean and std the checkpoint records (the graph's
+metadata holds them as ``snnrs_input_mean`` / ``snnrs_input_std``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import textwrap
+from typing import Any
+
+from .. import data
+from ..files import write_atomic
+from ..train import checkpoint
+from ._lib import require
+from .export import export
+
+EXAMPLES = """\
+examples:
+  snnrs export runs/distill/checkpoints/student.pt --nir student.nir
+  snnrs export student.pt --nir student.nir --dt 1e-3 --T 8 --readout
+  snnrs export student.pt --nir student.nir --input-shape 3 32 32   # no dataset read
+"""
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Adds the ``export`` command to ``snnrs``'s subcommands."""
+    p = subparsers.add_parser(
+        "export", help="write a checkpoint's spiking network as a NIR graph",
+        description=textwrap.fill(
+            "Write the spiking network of a checkpoint (from distill) as a NIR graph (the "
+            "Neuromorphic Intermediate Representation) that Norse, SpikingJelly, Sinabs, Lava "
+            "and neuromorphic chips read; snnrs.nir.load reads it back. See docs/nir.md.", 79),
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", help="a checkpoint of a spiking network (distill's student.pt)")
+    p.add_argument("--nir", metavar="OUT.nir", required=True, help="the graph file to write")
+    p.add_argument("--dt", type=float, default=1e-4,
+                   help="seconds per time step, for NIR's time constants (default 1e-4)")
+    p.add_argument("--T", type=int, default=None,
+                   help="time steps recorded with the readout (default: the trained T)")
+    p.add_argument("--readout", action="store_true",
+                   help="add the readout over time as an integrator node (nir.I), which Norse "
+                   "and SpikingJelly cannot read")
+    p.add_argument("--input-shape", type=int, nargs=3, metavar=("C", "H", "W"), default=None,
+                   help="one image's shape (default: read from the checkpoint's dataset)")
+    p.add_argument("--data-dir", metavar="DIR", default=None,
+                   help="the dataset's files, to read the image shape (default: the run's)")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs ``snnrs export``; returns the exit status."""
+    try:
+        nir = require()
+    except ImportError as e:
+        print(f"snnrs export: error: {e}", file=sys.stderr)
+        return 2
+    model, ckpt = checkpoint.load_model(args.checkpoint, "cpu")
+    spec = checkpoint.model_spec(ckpt, args.checkpoint)
+    if spec.kind != "snn":
+        raise ValueError(f"{args.checkpoint} holds an ANN ({spec.name}); NIR export needs a "
+                         "spiking network, such as distill's student.pt")
+    if args.T is not None:
+        model.T = args.T
+    shape = tuple(args.input_shape) if args.input_shape else _image_shape(ckpt, model.T,
+                                                                           args.data_dir)
+    graph = export(model, shape, dt=args.dt, readout=args.readout)
+    trained_on = ckpt["data"]
+    graph.metadata.update(snnrs_dataset=trained_on["dataset"],
+                          snnrs_input_mean=[float(m) for m in trained_on["mean"]],
+                          snnrs_input_std=[float(s) for s in trained_on["std"]])
+    buffer = io.BytesIO()
+    nir.write(buffer, graph)
+    write_atomic(args.nir, lambda f: f.write(buffer.getvalue()))
+    print(f"wrote {args.nir}: {spec.name}, {len(graph.nodes)} nodes, input {list(shape)} per "
+          f"step, dt={args.dt:g} s, T={model.T}, readout "
+          f"{model.readout + ' (node readout)' if args.readout else 'left to the reader'}")
+    return 0
+
+
+def _image_shape(ckpt: dict[str, Any], T: int, data_dir: str | None) -> tuple[int, ...]:
+    """One sample's per-step shape ``(C, H, W)``, from the test split of the checkpoint's
+    dataset (as ``snnrs eval`` loads it)."""
+    name, saved = ckpt["data"]["dataset"], ckpt.get("config", {})
+    frames = {"T": T} if data.DATASETS[name].time_steps else {}
+    test = data.load(name, data_dir or saved.get("data_dir"), seed=saved.get("seed", 0),
+                     **frames).test
+    return tuple(int(s) for s in test.images.shape[-3:])

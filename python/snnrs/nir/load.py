@@ -1,0 +1,213 @@
+"""NIR graphs as runnable, trainable snnrs modules: :func:`load`.
+
+Example::
+
+    net = snnrs.nir.load("braille.nir", dt=1e-4)      # a graph Norse ships, recurrent
+    spikes = net(torch.rand(256, 8, 12))              # [T, B, 12] -> [T, B, 7]
+    spikes.sum().backward()                           # surrogate gradients reach every weight
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from . import graph as graphs
+from . import semantics
+from ._lib import require
+from .nodes import Stateful, build
+
+if TYPE_CHECKING:
+    import nir
+
+
+def load(graph: nir.NIRGraph | str | os.PathLike, dt: float | None = None, *,
+         dtype: torch.dtype = torch.float32) -> NIRModule:
+    """A module running NIR ``graph`` step by step in time.
+
+    Args:
+        graph: a ``nir.NIRGraph``, or the path of a ``.nir`` file.
+        dt: the time step in seconds the graph's time constants are read with (NIR LIF:
+            ``v <- v + (dt / tau) ((v_leak - v) + r I)``); default: the ``dt`` in the graph's
+            metadata (snnrs writes it), else a ValueError asks for it.
+        dtype: of the weights and neuron parameters.
+
+    Returns:
+        A :class:`NIRModule`: input ``[T, B, *input]`` -> the output node's ``[T, B, *out]``.
+        Feed-forward graphs run each node over the whole sequence (LIF and IF on snnrs's
+        kernels); graphs with loops run step by step. Weights are trainable parameters.
+
+    Raises:
+        ValueError: naming the node, for a node type snnrs cannot run, a malformed graph (edges
+            to missing nodes, no or several inputs, unreachable nodes, mismatched shapes,
+            non-finite or non-positive time constants) or a missing ``dt``.
+    """
+    lib = require()
+    if isinstance(graph, (str, os.PathLike)):
+        graph = _read(lib, graph)
+    if not isinstance(graph, lib.NIRGraph):
+        raise TypeError(f"load takes a nir.NIRGraph or a path, got {type(graph).__name__}")
+    if dt is None:
+        dt = (graph.metadata or {}).get("dt")
+        if dt is None:
+            raise ValueError("the graph does not record its time step; pass dt (seconds), the "
+                             "step its time constants were written for")
+        dt = float(np.asarray(dt))
+    dt = semantics.check_dt(dt)
+    plan = graphs.plan(graph)
+    modules = {name: build(name, plan.nodes[name], dt, dtype) for name in plan.order
+               if plan.nodes[name] is not graphs.PASS
+               and type(plan.nodes[name]).__name__ not in ("Input", "Output")}
+    return NIRModule(plan, modules, _shape(plan.nodes[plan.input].input_type, plan.input), dt)
+
+
+def _read(nir: Any, path: str | os.PathLike) -> Any:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no NIR graph at {path}")
+    try:
+        return nir.read(path)
+    except Exception as e:
+        raise ValueError(f"{path} is not a readable NIR graph: {type(e).__name__}: {e}") from None
+
+
+def _shape(types: Any, name: str) -> tuple[int, ...]:
+    value = (types or {}).get("input") if isinstance(types, dict) else None
+    if value is None:
+        raise ValueError(f"the Input node {name!r} has no shape (input_type)")
+    return tuple(int(s) for s in np.atleast_1d(np.asarray(value)))
+
+
+class NIRModule(nn.Module):
+    """A NIR graph as a module: ``forward(x [T, B, *input_shape]) -> [T, B, *output_shape]``,
+    every call from rest.
+
+    Attributes:
+        layers: the node modules by name (``.`` in a NIR name becomes ``_``).
+        order: the nodes in evaluation order; ``recurrent``: whether edges loop (then it runs
+            step by step); ``input_shape`` / ``output_shape``: one sample's; ``dt``.
+    """
+
+    def __init__(self, plan: graphs.Plan, modules: dict[str, nn.Module],
+                 input_shape: tuple[int, ...], dt: float) -> None:
+        super().__init__()
+        self.plan, self.dt, self.recurrent = plan, dt, plan.recurrent
+        self.order = list(plan.order)
+        self.keys = _module_keys(plan.order)
+        self.layers = nn.ModuleDict({self.keys[n]: m for n, m in modules.items()})
+        self.input_shape = input_shape
+        self.shapes = self._infer_shapes(input_shape)
+        self.output_shape = self.shapes[plan.output]
+
+    def _module(self, name: str) -> nn.Module | None:
+        key = self.keys[name]
+        return self.layers[key] if key in self.layers else None
+
+    def _infer_shapes(self, input_shape: tuple[int, ...]) -> dict[str, tuple[int, ...]]:
+        """Every node's per-sample output shape; a ValueError names a node that cannot take
+        its input."""
+        shapes, inputs = {self.plan.input: input_shape}, {}
+        for name in self.order:
+            found = {shapes[s] for s, delayed in self.plan.sources[name] if not delayed}
+            if len(found) != 1:
+                raise ValueError(f"node {name!r} sums inputs of different shapes "
+                                 f"{sorted(found)}")
+            (shape,) = found
+            inputs[name] = shape
+            shapes[name] = self._out_shape(name, shape)
+        for name in self.order:
+            for src, delayed in self.plan.sources[name]:
+                if delayed and shapes[src] != inputs[name]:
+                    raise ValueError(f"the loop edge ({src!r}, {name!r}) carries shape "
+                                     f"{shapes[src]} into a node taking {inputs[name]}")
+        declared = getattr(self.plan.nodes[self.plan.output], "output_type", None) or {}
+        want = declared.get("output") if isinstance(declared, dict) else None
+        if want is not None and tuple(np.atleast_1d(want)) != shapes[self.plan.output]:
+            raise ValueError(f"the Output node declares shape {tuple(np.atleast_1d(want))} but "
+                             f"receives {shapes[self.plan.output]}")
+        return shapes
+
+    def _out_shape(self, name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+        m = self._module(name)
+        try:
+            if m is None:
+                return shape
+            if isinstance(m, Stateful):
+                m.check(shape)
+                return shape
+            p = next(m.parameters(), None)
+            with torch.no_grad():
+                x = torch.zeros(1, *shape, dtype=p.dtype if p is not None else torch.float32)
+                return tuple(m(x).shape[1:])
+        except (RuntimeError, ValueError) as e:
+            kind = type(self.plan.nodes[name]).__name__
+            raise ValueError(f"node {name!r} ({kind}) cannot take input of per-sample shape "
+                             f"{shape}: {e}") from None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 2 + len(self.input_shape) or tuple(x.shape[2:]) != self.input_shape:
+            raise ValueError(f"expected input [T, B, {', '.join(map(str, self.input_shape))}], "
+                             f"got shape {tuple(x.shape)}")
+        return self._by_steps(x) if self.recurrent else self._by_sequence(x)
+
+    def _by_sequence(self, x: Tensor) -> Tensor:
+        T, B = x.shape[:2]
+        values = {self.plan.input: x}
+        for name in self.order:
+            inp = _sum([values[s] for s, _ in self.plan.sources[name]])
+            m = self._module(name)
+            if m is None:
+                values[name] = inp
+            elif isinstance(m, Stateful):
+                values[name] = m(inp)
+            else:
+                values[name] = m(inp.flatten(0, 1)).unflatten(0, (T, B))
+        return values[self.plan.output]
+
+    def _by_steps(self, x: Tensor) -> Tensor:
+        states: dict[str, Any] = {}
+        previous: dict[str, Tensor] = {}
+        out = []
+        for x_t in x:
+            values = {self.plan.input: x_t}
+            for name in self.order:
+                # a delayed edge has nothing at the first step; every node has an undelayed one
+                terms = [previous.get(s) if delayed else values[s]
+                         for s, delayed in self.plan.sources[name]]
+                inp = _sum([t for t in terms if t is not None])
+                m = self._module(name)
+                if m is None:
+                    values[name] = inp
+                elif isinstance(m, Stateful):
+                    values[name], states[name] = m.step(inp, states.get(name))
+                else:
+                    values[name] = m(inp)
+            out.append(values[self.plan.output])
+            previous = values
+        return torch.stack(out)
+
+    def extra_repr(self) -> str:
+        return (f"input={self.input_shape}, output={self.output_shape}, dt={self.dt}, "
+                f"recurrent={self.recurrent}")
+
+
+def _sum(terms: Sequence[Tensor]) -> Tensor:
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total
+
+
+def _module_keys(names: Sequence[str]) -> dict[str, str]:
+    """Module names for node names (no ``.``; unique)."""
+    keys: dict[str, str] = {}
+    for name in names:
+        key = name.replace(".", "_") or "_"
+        while key in keys.values():
+            key += "_"
+        keys[name] = key
+    return keys

@@ -1,0 +1,379 @@
+"""Torch modules for NIR nodes: :func:`build` makes one from a node, ``dt`` and a dtype.
+
+Stateless nodes (Affine, Linear, Conv1d/2d, pooling, Flatten, Scale, Threshold) take one
+step's batch ``[N, *sample]``. Neurons are :class:`Stateful`: ``forward`` takes a sequence
+``[T, B, *sample]``, ``step`` one step ``[B, *sample]`` with an explicit state. A LIF or IF
+node with uniform parameters and ``v_leak = v_reset`` runs on snnrs's own kernels
+(:class:`FastNeuron`); every other neuron (CubaLIF, LI, I, CubaLI, per-neuron parameters) runs
+NIR's Euler step in PyTorch (:class:`EulerNeuron`). Spikes take snnrs's surrogate gradient, so
+an imported graph trains.
+
+Example::
+
+    m = build("lif", nir.LIF(tau=np.full(3, 2e-3), r=np.ones(3), v_leak=np.zeros(3),
+                             v_threshold=np.ones(3), v_reset=np.zeros(3)), 1e-3, torch.float32)
+    m(torch.rand(4, 2, 3)).shape          # torch.Size([4, 2, 3]), on snnrs's LIF kernel
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .. import ops
+from .. import surrogate as sg
+from .._contract import compute_dtype
+from ..nn import IF, LIF, BaseNode
+from . import semantics
+from ._lib import require
+
+#: The node types :func:`build` makes modules for.
+SUPPORTED = ("Affine", "Linear", "Conv1d", "Conv2d", "AvgPool2d", "SumPool2d", "Flatten", "Scale",
+             "Threshold", "IF", "LIF", "LI", "I", "CubaLIF", "CubaLI")
+
+
+class Stateful(nn.Module):
+    """A node with state: ``forward(x_seq [T, B, *]) -> [T, B, *]`` from rest, or
+    ``step(x [B, *], state) -> (y [B, *], state)`` (``state=None`` at the first step)."""
+
+    def step(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        raise NotImplementedError
+
+    def forward(self, x_seq: Tensor) -> Tensor:
+        state, out = None, []
+        for x in x_seq:
+            y, state = self.step(x, state)
+            out.append(y)
+        return torch.stack(out)
+
+    def check(self, shape: tuple[int, ...]) -> None:
+        """Raises a ValueError unless the node's parameters fit a per-sample ``shape``."""
+
+
+class _Spiking:
+    """The spike of a node: ``v > v_threshold`` (NIR's rule) or ``v >= v_threshold``
+    (snnrs's, where the graph's metadata says so), with a surrogate gradient."""
+
+    def _spike(self, u: Tensor) -> Tensor:
+        if self.strict:
+            return 1 - sg.heaviside(-u, self.surrogate, self.alpha)
+        return sg.heaviside(u, self.surrogate, self.alpha)
+
+
+class FastNeuron(Stateful):
+    """A NIR LIF or IF node on snnrs's kernels (``neuron``, an :class:`snnrs.nn.LIF` or
+    :class:`snnrs.nn.IF`), its input multiplied by ``gain`` first. NIR's strict ``v >
+    v_threshold`` becomes ``H >= `` the next number above the threshold in the compute dtype,
+    which is the same test."""
+
+    def __init__(self, neuron: BaseNode, gain: float, strict: bool,
+                 shape: tuple[int, ...] = ()) -> None:
+        super().__init__()
+        self.neuron, self.gain, self.strict, self.shape = neuron, gain, strict, shape
+
+    def check(self, shape: tuple[int, ...]) -> None:
+        if self.shape not in ((), shape):
+            raise ValueError(f"its parameters have shape {self.shape}, its input {shape}")
+
+    def _params(self, dtype: torch.dtype) -> ops.NeuronParams:
+        p = self.neuron.params
+        if not self.strict:
+            return p
+        cd = compute_dtype(dtype)
+        above = torch.nextafter(torch.tensor(p.v_threshold, dtype=cd),
+                                torch.tensor(math.inf, dtype=cd))
+        return p._replace(v_threshold=float(above))
+
+    def _scaled(self, x: Tensor) -> Tensor:
+        return x if self.gain == 1.0 else x * self.gain
+
+    def forward(self, x_seq: Tensor) -> Tensor:
+        return ops.multistep(self._scaled(x_seq), None, self._params(x_seq.dtype))[0]
+
+    def step(self, x: Tensor, state: Tensor | None) -> tuple[Tensor, Tensor]:
+        spikes, v = ops.multistep(self._scaled(x).unsqueeze(0), state, self._params(x.dtype))
+        return spikes[0], v
+
+    def extra_repr(self) -> str:
+        rule = semantics.FIRES_ABOVE if self.strict else semantics.FIRES_AT
+        return f"gain={self.gain}, fires at {rule}"
+
+
+class EulerNeuron(_Spiking, Stateful):
+    """NIR's LIF, IF, LI, I, CubaLIF and CubaLI, one forward-Euler step of ``dt`` at a time::
+
+        synapse (Cuba*):  i <- i + (dt / tau_syn) * (-i + w_in * x);  x <- i
+        membrane:         v <- v + (dt / tau) * ((v_leak - v) + r * x)    (LIF, LI, Cuba*)
+                          v <- v + (dt * r) * x                           (IF, I)
+        firing (*IF):     s = [v > v_threshold];  v <- v * (1 - s) + v_reset * s;  output s
+                          (LI, I, CubaLI output v)
+
+    The state starts at ``i = 0`` and ``v = v_leak`` (``v_reset`` for IF, 0 for I).
+    Parameters are per neuron (any shape that broadcasts to one sample's).
+    """
+
+    def __init__(self, kind: str, params: dict[str, np.ndarray], dt: float, dtype: torch.dtype,
+                 strict: bool, surrogate: str, alpha: float, detach_reset: bool) -> None:
+        super().__init__()
+        self.kind, self.dt = kind, dt
+        self.synapse = kind.startswith("Cuba")
+        self.leaky = kind not in ("IF", "I")
+        self.fires = kind.endswith("IF")
+        self.strict, self.surrogate, self.alpha = strict, surrogate, alpha
+        self.detach_reset = detach_reset
+        self.shapes = {k: v.shape for k, v in params.items()}
+        for name, value in params.items():
+            t = torch.as_tensor(value, dtype=dtype)
+            if name in ("tau", "tau_mem", "tau_syn"):
+                name, t = "inv_" + name, 1 / t
+            self.register_buffer(name, t)
+
+    def check(self, shape: tuple[int, ...]) -> None:
+        for name, s in self.shapes.items():
+            if s not in ((), shape):
+                raise ValueError(f"its {name} has shape {s}, its input {shape}")
+
+    def _rest(self, x: Tensor) -> Tensor:
+        if self.leaky:
+            return torch.zeros_like(x) + self.v_leak
+        if self.fires:
+            return torch.zeros_like(x) + self.v_reset
+        return torch.zeros_like(x)
+
+    def step(self, x: Tensor, state: tuple[Tensor | None, Tensor] | None
+             ) -> tuple[Tensor, tuple[Tensor | None, Tensor]]:
+        i, v = state if state is not None else (
+            torch.zeros_like(x) if self.synapse else None, self._rest(x))
+        if self.synapse:
+            i = i + (self.dt * self.inv_tau_syn) * (-i + self.w_in * x)
+            x = i
+        if self.leaky:
+            tau_inv = self.inv_tau_mem if self.synapse else self.inv_tau
+            v = v + (self.dt * tau_inv) * ((self.v_leak - v) + self.r * x)
+        else:
+            v = v + (self.dt * self.r) * x
+        if not self.fires:
+            return v, (i, v)
+        s = self._spike(v - self.v_threshold)
+        k = s.detach() if self.detach_reset else s
+        return s, (i, v * (1 - k) + self.v_reset * k)
+
+    def extra_repr(self) -> str:
+        rule = semantics.FIRES_ABOVE if self.strict else semantics.FIRES_AT
+        return f"{self.kind}, dt={self.dt}, fires at {rule}" if self.fires else \
+            f"{self.kind}, dt={self.dt}"
+
+
+class SumPool2d(nn.Module):
+    """NIR's SumPool2d: the sum over each window (zero padding)."""
+
+    def __init__(self, kernel: tuple[int, int], stride: tuple[int, int],
+                 padding: tuple[int, int]) -> None:
+        super().__init__()
+        self.kernel, self.stride, self.padding = kernel, stride, padding
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.avg_pool2d(x, self.kernel, self.stride, self.padding, divisor_override=1)
+
+    def extra_repr(self) -> str:
+        return f"kernel={self.kernel}, stride={self.stride}, padding={self.padding}"
+
+
+class Flatten(nn.Module):
+    """NIR's Flatten: ``start_dim`` .. ``end_dim`` of one sample's shape (batch excluded)."""
+
+    def __init__(self, start_dim: int, end_dim: int) -> None:
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        def torch_dim(d: int) -> int:
+            return d + 1 if d >= 0 else d
+        return x.flatten(torch_dim(self.start_dim), torch_dim(self.end_dim))
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Scale(nn.Module):
+    """NIR's Scale: ``x * scale``, elementwise."""
+
+    def __init__(self, scale: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("scale", scale)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.scale
+
+
+class Threshold(_Spiking, nn.Module):
+    """NIR's Threshold: ``[x > threshold]`` (stateless), with a surrogate gradient."""
+
+    def __init__(self, threshold: Tensor, strict: bool, surrogate: str, alpha: float) -> None:
+        super().__init__()
+        self.register_buffer("threshold", threshold)
+        self.strict, self.surrogate, self.alpha = strict, surrogate, alpha
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._spike(x - self.threshold)
+
+
+def build(name: str, node: Any, dt: float, dtype: torch.dtype) -> nn.Module:
+    """The module for NIR ``node`` (called ``name``); a ValueError names a type or parameter
+    snnrs cannot run."""
+    kind = type(node).__name__
+    nir = require()
+    if kind not in SUPPORTED or not isinstance(node, getattr(nir, kind)):
+        raise ValueError(f"node {name!r} is a {kind}, which snnrs.nir.load cannot run; it runs "
+                         f"{', '.join(SUPPORTED)} (and nested graphs)")
+    try:
+        return _BUILDERS[kind](node, dt, dtype)
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise ValueError(f"node {name!r} ({kind}): {e}") from None
+
+
+def _tensor(value: Any, dtype: torch.dtype) -> Tensor:
+    return torch.as_tensor(np.array(value, dtype=np.float64), dtype=dtype)
+
+
+def _param(value: Any, dtype: torch.dtype) -> nn.Parameter:
+    t = _tensor(value, dtype)
+    if not torch.isfinite(t).all():
+        raise ValueError("its weights are not all finite")
+    return nn.Parameter(t)
+
+
+def _ints(value: Any, n: int, what: str) -> tuple[int, ...]:
+    a = np.atleast_1d(np.asarray(value))
+    if a.size == 1:
+        a = np.repeat(a, n)
+    if a.shape != (n,) or not np.all(a == np.round(a)):
+        raise ValueError(f"its {what} must be {n} integers, got {value!r}")
+    return tuple(int(v) for v in a)
+
+
+def _affine(node: Any, dt: float, dtype: torch.dtype) -> nn.Module:
+    weight = np.asarray(node.weight)
+    if weight.ndim != 2:
+        raise ValueError(f"its weight must be a matrix [out, in], got shape {weight.shape}")
+    bias = getattr(node, "bias", None)
+    m = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, dtype=dtype)
+    m.weight = _param(weight, dtype)
+    if bias is not None:
+        if np.shape(bias) != (weight.shape[0],):
+            raise ValueError(f"its bias has shape {np.shape(bias)}, its weight {weight.shape}")
+        m.bias = _param(bias, dtype)
+    return m
+
+
+def _conv(node: Any, dt: float, dtype: torch.dtype) -> nn.Module:
+    weight = np.asarray(node.weight)
+    dims = 2 if type(node).__name__ == "Conv2d" else 1
+    if weight.ndim != dims + 2:
+        raise ValueError(f"its weight must have {dims + 2} dimensions, got shape {weight.shape}")
+    groups = int(node.groups)
+    padding = node.padding if isinstance(node.padding, str) else _ints(node.padding, dims,
+                                                                       "padding")
+    conv = nn.Conv2d if dims == 2 else nn.Conv1d
+    m = conv(weight.shape[1] * groups, weight.shape[0], weight.shape[2:],
+             stride=_ints(node.stride, dims, "stride"), padding=padding,
+             dilation=_ints(node.dilation, dims, "dilation"), groups=groups, dtype=dtype)
+    m.weight = _param(weight, dtype)
+    bias = np.zeros(weight.shape[0]) if node.bias is None else np.asarray(node.bias)
+    if bias.shape != (weight.shape[0],):
+        raise ValueError(f"its bias has shape {bias.shape}, its weight {weight.shape}")
+    m.bias = _param(bias, dtype)
+    return m
+
+
+def _pool(node: Any, dt: float, dtype: torch.dtype) -> nn.Module:
+    kernel = _ints(node.kernel_size, 2, "kernel_size")
+    stride = _ints(node.stride, 2, "stride")
+    padding = _ints(node.padding, 2, "padding")
+    if type(node).__name__ == "SumPool2d":
+        return SumPool2d(kernel, stride, padding)
+    return nn.AvgPool2d(kernel, stride, padding)
+
+
+def _flatten(node: Any, dt: float, dtype: torch.dtype) -> nn.Module:
+    return Flatten(int(node.start_dim), int(node.end_dim))
+
+
+def _scale(node: Any, dt: float, dtype: torch.dtype) -> nn.Module:
+    return Scale(_tensor(node.scale, dtype))
+
+
+def _rule(node: Any) -> tuple[bool, str, float, bool]:
+    """``(strict, surrogate, alpha, detach_reset)`` of a spiking node: NIR's strict rule and
+    snnrs's default surrogate, unless the node's metadata (written by snnrs) says otherwise."""
+    meta = getattr(node, "metadata", None) or {}
+    strict = _text(meta.get(semantics.SPIKE_KEY, semantics.FIRES_ABOVE)) != semantics.FIRES_AT
+    surrogate, alpha = sg.resolve(_text(meta.get(semantics.SURROGATE_KEY, "sigmoid")),
+                                  meta.get(semantics.ALPHA_KEY))
+    return strict, surrogate, alpha, bool(meta.get(semantics.DETACH_KEY, False))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _threshold(node: Any, dt: float, dtype: torch.dtype) -> nn.Module:
+    strict, surrogate, alpha, _ = _rule(node)
+    return Threshold(_tensor(node.threshold, dtype), strict, surrogate, alpha)
+
+
+_FIELDS = {
+    "IF": ("r", "v_threshold", "v_reset"),
+    "LIF": ("tau", "r", "v_leak", "v_threshold", "v_reset"),
+    "LI": ("tau", "r", "v_leak"),
+    "I": ("r",),
+    "CubaLIF": ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in"),
+    "CubaLI": ("tau_syn", "tau_mem", "r", "v_leak", "w_in"),
+}
+
+
+def _neuron(node: Any, dt: float, dtype: torch.dtype) -> nn.Module:
+    kind = type(node).__name__
+    params = {}
+    for name in _FIELDS[kind]:
+        value = np.array(getattr(node, name), dtype=np.float64)
+        if not np.isfinite(value).all():
+            raise ValueError(f"its {name} is not finite everywhere")
+        if name.startswith("tau") and not (value > 0).all():
+            raise ValueError(f"its {name} must be > 0 everywhere (a time constant)")
+        params[name] = value
+    shapes = {v.shape for v in params.values()} - {()}
+    if len(shapes) > 1:
+        raise ValueError(f"its parameters have different shapes {sorted(shapes)}")
+    strict, surrogate, alpha, detach = _rule(node)
+    uniform = {k: float(v.flat[0]) for k, v in params.items()
+               if v.size and np.all(v == v.flat[0])}
+    if kind in ("IF", "LIF") and len(uniform) == len(params) and \
+            uniform.get("v_leak", uniform["v_reset"]) == uniform["v_reset"]:
+        return _fast(kind, uniform, dt, strict, surrogate, alpha, detach, shapes)
+    return EulerNeuron(kind, params, dt, dtype, strict, surrogate, alpha, detach)
+
+
+def _fast(kind: str, p: dict[str, float], dt: float, strict: bool, surrogate: str,
+          alpha: float, detach: bool, shapes: set[tuple[int, ...]]) -> FastNeuron:
+    common = dict(v_threshold=p["v_threshold"], v_reset=p["v_reset"], surrogate=surrogate,
+                  alpha=alpha, detach_reset=detach, step_mode="m")
+    if kind == "IF":
+        math_ = semantics.if_from_nir(p["r"], dt)
+        neuron: BaseNode = IF(**common)
+    else:
+        math_ = semantics.lif_from_nir(p["tau"], p["r"], dt)
+        neuron = LIF(decay_input=math_.decay_input, **common)
+        neuron.params = neuron.params._replace(leak=math_.leak)
+    return FastNeuron(neuron, math_.gain, strict, next(iter(shapes), ()))
+
+_BUILDERS = {
+    "Affine": _affine, "Linear": _affine, "Conv1d": _conv, "Conv2d": _conv,
+    "AvgPool2d": _pool, "SumPool2d": _pool, "Flatten": _flatten, "Scale": _scale,
+    "Threshold": _threshold, **dict.fromkeys(_FIELDS, _neuron),
+}
