@@ -127,6 +127,17 @@ def check_models() -> None:
         check(name in out, f"`snnrs models` does not list {name}: {out}")
 
 
+@step("snnrs recipes and recipe show (the recipe files ship in the wheel)")
+def check_recipes() -> None:
+    out = run_cli([console_script(), "recipes"], timeout=120)
+    for name in ("samd-nld-cifar10", "rate-bp-cifar10", "joint-asnn-cifar10"):
+        check(name in out, f"`snnrs recipes` does not list {name}:\n{out}")
+    shown = json.loads(run_cli([console_script(), "recipe", "show", "samd-nld-cifar10",
+                                "--json"], timeout=120))
+    check(shown["student_parameters"] > 10**7 and shown["teacher_parameters"] > 10**7,
+          f"parameter counts {shown['student_parameters']}, {shown['teacher_parameters']}")
+
+
 @step("python -m snnrs.cuda (compiles every kernel; runs none without a GPU)")
 def check_cuda() -> None:
     import torch
@@ -174,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             check_import(args.source)
             check_op()
             check_models()
+            check_recipes()
             check_cuda()
             check_distill(work)
     except (SmokeError, subprocess.TimeoutExpired) as e:

@@ -12,8 +12,8 @@ Reported per method and starting point: the mean accuracy over seeds and the mea
 difference to the baseline with a 95% confidence interval (Student's t over the seeds), clean
 and under each noise setting; plus a plot. ``--val`` carves a validation split from the
 training images (per class, seeded) and evaluates on it instead of the test split: tune with
-it (``--set``), never with the test split. Every run's numbers go to ``--out``/results.jsonl;
-``--summarize`` rebuilds the table and the plot from that file.
+it (``--set``), never with the test split. Every run's numbers go to ``--out``/results.jsonl
+as it ends; ``--summarize DIR...`` rebuilds the table and the plot from such files.
 
 Example:
     python benches/bench_methods.py --seeds 0 1 2 3 4
@@ -39,7 +39,6 @@ from bench_neurons import machine, versions
 from results import publish, table_head
 from snnrs.train import TrainConfig, distill, train_teacher
 
-START, END = "<!-- methods-bench:start -->", "<!-- methods-bench:end -->"
 METHODS = ("kd", "feature-kd", "samd-nld", "hybrid", "joint-asnn")
 STARTS = ("random", "teacher")
 PLOT = Path(__file__).resolve().parent / "methods.png"
@@ -60,6 +59,13 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
     return m, t * statistics.stdev(values) / math.sqrt(len(values))
 
 
+def _pm(mean: float, half: float, sign: str = "", unit: str = "") -> str:
+    """``mean ± half`` in points, or the mean alone (one seed: no interval)."""
+    if math.isnan(half):
+        return f"{100 * mean:{sign}.2f}{unit} (1 seed)"
+    return f"{100 * mean:{sign}.2f} ± {100 * half:.2f}{unit}"
+
+
 def baseline_of(method: str) -> str:
     return "none-joint" if method == "joint-asnn" else "none"
 
@@ -67,35 +73,41 @@ def baseline_of(method: str) -> str:
 def run_config(args: argparse.Namespace, seed: int, start: str, method: str,
                teacher: str | None) -> TrainConfig:
     joint = method in ("joint-asnn", "none-joint")
-    options = {"model_options": {"width": args.joint_width}} if joint else {}
-    options.update(args.settings.get(method, {}))
-    return TrainConfig(
+    settings: dict[str, Any] = dict(
         method="none" if method == "none-joint" else method,
         model=args.joint_model if joint else args.model, teacher=None if joint else teacher,
         init_from_teacher=start == "teacher", baseline=False, epochs=args.epochs, T=args.T,
         batch_size=args.batch_size, lr=args.lr, seed=seed, val_fraction=args.val,
         noise=not args.no_noise, out=str(args.out / f"seed{seed}" / start / method),
-        **options).validate()
+        model_options={"width": args.joint_width} if joint else {})
+    settings.update(args.settings.get(method, {}))
+    return TrainConfig(**settings).validate()
 
 
 def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
-    rows, log = [], args.out / "results.jsonl"
+    """Every run of the protocol; each row is appended to ``--out``/results.jsonl as soon as
+    its run ends, so an interrupted benchmark keeps what it measured."""
+    rows: list[dict[str, Any]] = []
+
+    def record(row: dict[str, Any]) -> None:
+        rows.append(row)
+        with (args.out / "results.jsonl").open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
     for seed in args.seeds:
         teacher = train_teacher(TrainConfig(
             model=args.model, teacher_epochs=args.teacher_epochs, batch_size=args.batch_size,
             lr=args.lr, seed=seed, val_fraction=args.val, noise=not args.no_noise,
             out=str(args.out / f"seed{seed}" / "ann")).validate())
-        rows.append(_row(seed, "-", "teacher", teacher, teacher["networks"]["teacher"]))
+        record(_row(seed, "-", "teacher", teacher, teacher["networks"]["teacher"]))
         for start in args.starts:
             names = [m for m in args.methods if not (m == "joint-asnn" and start == "teacher")]
             names = ["none", *(["none-joint"] if "joint-asnn" in names else []), *names]
             for method in names:
                 s = distill(run_config(args, seed, start, method, teacher["checkpoint"]))
-                rows.append(_row(seed, start, method, s, s["networks"]["student"]))
+                record(_row(seed, start, method, s, s["networks"]["student"]))
                 print(f"seed {seed} {start:<7} {method:<11} "
                       f"{100 * s['student_accuracy']:.2f}%", file=sys.stderr, flush=True)
-        with log.open("a") as f:
-            f.writelines(json.dumps(r) + "\n" for r in rows if r["seed"] == seed)
     return rows
 
 
@@ -116,7 +128,7 @@ def summarize(rows: list[dict[str, Any]]) -> tuple[list[str], dict]:
     teachers = [by[(s, "-", "teacher")]["accuracy"] for s in seeds if (s, "-", "teacher") in by]
     if teachers:
         m, h = mean_ci(teachers)
-        lines.append(f"| - | teacher (ANN) | {100 * m:.2f} ± {100 * h:.2f}% | - |"
+        lines.append(f"| - | teacher (ANN) | {_pm(m, h, unit='%')} | - |"
                      + " - |" * len(noise_keys))
     for start in STARTS:
         methods = sorted({r["method"] for r in rows if r["start"] == start},
@@ -127,16 +139,23 @@ def summarize(rows: list[dict[str, Any]]) -> tuple[list[str], dict]:
             if not paired:
                 continue
             acc = mean_ci([by[(s, start, method)]["accuracy"] for s in paired])
-            cells = [f"{100 * acc[0]:.2f} ± {100 * acc[1]:.2f}%"]
+            cells = [_pm(*acc, unit="%")]
             for key in [None, *noise_keys]:
                 if method in ("none", "none-joint"):
                     cells.append("(baseline)")
                     continue
                 d = mean_ci([_value(by[(s, start, method)], key)
                              - _value(by[(s, start, base)], key) for s in paired])
-                cells.append(f"{100 * d[0]:+.2f} ± {100 * d[1]:.2f}")
+                cells.append(_pm(*d, sign="+"))
                 plot[(start, key or "clean")][method] = d
             lines.append(f"| {start} | {method} | " + " | ".join(cells) + " |")
+    both = [s for s in seeds if (s, "teacher", "none") in by and (s, "random", "none") in by]
+    if both:  # what starting from the teacher's weights does to the baseline itself
+        cells = [_pm(*mean_ci([_value(by[(s, "teacher", "none")], key)
+                               - _value(by[(s, "random", "none")], key) for s in both]),
+                     sign="+") for key in [None, *noise_keys]]
+        lines.append("| teacher vs random | none | (the start's effect) | " + " | ".join(cells)
+                     + " |")
     return lines, plot
 
 
@@ -210,28 +229,39 @@ def main(argv: list[str] | None = None) -> int:
                    metavar="METHOD:KEY=VALUE", help="a setting or method option of one method")
     p.add_argument("--no-noise", action="store_true")
     p.add_argument("--out", type=Path, default=Path("runs/bench-methods"))
-    p.add_argument("--summarize", action="store_true",
-                   help="rebuild the table and plot from OUT/results.jsonl; train nothing")
+    p.add_argument("--summarize", nargs="+", type=Path, metavar="DIR",
+                   help="train nothing: rebuild the table and plot from the results.jsonl of "
+                   "these output folders (runs of one protocol, e.g. seeds split over processes)")
+    p.add_argument("--section", default="methods-bench",
+                   help="the marked section of RESULTS.md to write (default: methods-bench)")
+    p.add_argument("--title", default="Distillation methods: what each adds (MNIST subset, "
+                   "paired over seeds)", help="the section's heading")
     p.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md")
     args = p.parse_args(argv)
     args.settings = _settings(args.settings)
-    log = args.out / "results.jsonl"
+    command = "python benches/bench_methods.py " + shlex.join(argv or sys.argv[1:])
     if args.summarize:
-        rows = [json.loads(line) for line in log.read_text().splitlines()]
+        rows = [json.loads(line) for folder in args.summarize
+                for line in (folder / "results.jsonl").read_text().splitlines()]
     else:
         if args.out.exists():
             shutil.rmtree(args.out)  # a fresh benchmark, never a resumed one
         args.out.mkdir(parents=True)
+        (args.out / "command.txt").write_text(command + "\n")
         rows = run_all(args)
     lines, plot = summarize(rows)
-    if not args.no_write:
+    if not args.no_write and args.section == "methods-bench":
         draw(plot, PLOT)
     split = (f"a validation split of {args.val:.0%} of the training images" if args.val
              else "the 1,000 test images")
-    command = "python benches/bench_methods.py " + shlex.join(argv or sys.argv[1:])
+    commands = [command]
+    if args.summarize:
+        commands += [(d / "command.txt").read_text().strip() for d in args.summarize
+                     if (d / "command.txt").is_file()]
     section = "\n".join([
-        "## Distillation methods: what each adds (MNIST subset, paired over seeds)", "",
-        f"`{command.strip()}` on {machine()}; {versions([])}.", "",
+        f"## {args.title}", "",
+        " then ".join(f"`{c}`" for c in reversed(commands)) + f" on {machine()}; "
+        f"{versions([])}.", "",
         f"Seeds {', '.join(map(str, sorted({r['seed'] for r in rows})))}; per seed one ANN "
         f"teacher ({args.model}, {args.teacher_epochs} epochs), then every method and the "
         f"cross-entropy baseline for {args.epochs} epochs at T={args.T} (batch "
@@ -240,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         "half-width over seeds; the difference is paired per seed. Joint A-SNN (its own "
         f"network, width {args.joint_width}, no teacher) is paired with `none-joint`, the same "
         "network trained by cross-entropy alone. Plot: `benches/methods.png`.", "", *lines])
-    publish(START, END, section, write=not args.no_write)
+    publish(f"<!-- {args.section}:start -->", f"<!-- {args.section}:end -->", section,
+            write=not args.no_write)
     return 0
 
 

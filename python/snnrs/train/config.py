@@ -125,7 +125,7 @@ class TrainConfig:
 
     recipe: str | None = setting(
         None, "a paper's setup (snnrs recipes lists them) as the base of every other setting; "
-        "--config and flags override it", "recipe", metavar="NAME", choices=lambda: RECIPES)
+        "--config and flags override it", "recipe", metavar="NAME", choices=lambda: sorted(RECIPES))
     # data
     dataset: str = setting("mnist", "the dataset", "data", choices=lambda: data.DATASETS)
     data_dir: str | None = setting(
@@ -179,7 +179,7 @@ class TrainConfig:
     teacher_norm: str = setting(
         "eval", "the frozen teacher's BatchNorms: running statistics (eval) or each batch's "
         "own (train, as the SAMD + NLD code runs it; the running statistics stay)",
-        "distillation", commands=DISTILL, choices=lambda: TEACHER_NORMS)
+        "distillation", commands=DISTILL, metavar="MODE", choices=lambda: TEACHER_NORMS)
     baseline: bool = setting(True, "skip the plain SNN baseline (cross-entropy, started from "
                              "the student's initial weights)", "distillation",
                              commands=DISTILL)
@@ -203,7 +203,8 @@ class TrainConfig:
     weight_decay: float = setting(5e-4, "weight decay", "optimisation", minimum=0)
     weight_decay_on: str = setting(
         "weights", "what weight decay applies to: conv and linear weights, or all parameters "
-        "(biases and norm weights too)", "optimisation", choices=lambda: DECAY_TARGETS)
+        "(biases and norm weights too)", "optimisation", metavar="WHAT",
+        choices=lambda: DECAY_TARGETS)
     warmup_epochs: float = setting(1.0, "linear warm-up before the cosine decay",
                                    "optimisation", metavar="E", minimum=0)
     clip_grad: float = setting(0.0, "clip the gradient norm (0: no clipping)", "optimisation",
