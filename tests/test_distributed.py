@@ -75,7 +75,8 @@ def train_toy(directory) -> dict[str, torch.Tensor]:
     splits = toy_splits()
     with toy_registered() as spec:
         teacher, student = toy_models(spec)
-        run = Run(cfg, ctx, splits, data.Normalize(splits.mean, splits.std), None, directory,
+        normalize = data.Normalize(splits.mean, splits.std)
+        run = Run(cfg, ctx, splits, normalize, data.TrainTransform(normalize), directory,
                   MetricsLog(directory))
         net = fit(run, "student", create_method("kd", student, teacher), cfg.epochs, spec)
     distributed.teardown(ctx)
