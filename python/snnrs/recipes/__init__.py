@@ -65,11 +65,17 @@ def read_recipe(path: str | os.PathLike) -> Recipe:
     """The recipe in YAML file ``path`` (read safely), extended from its ``base`` recipe (which
     must be registered) when it names one. A missing or unknown key is a ValueError naming the
     file."""
-    path = Path(path)
+    return _recipe(Path(path), _read_yaml(Path(path)))
+
+
+def _read_yaml(path: Path) -> Any:
     try:
-        values = yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise ValueError(f"recipe {path}: not valid YAML ({e})") from None
+
+
+def _recipe(path: Path, values: Any) -> Recipe:
     if not isinstance(values, dict):
         raise ValueError(f"recipe {path}: expected a mapping of {', '.join(FIELDS)}")
     unknown = sorted(values.keys() - set(FIELDS))
@@ -90,17 +96,14 @@ def read_recipe(path: str | os.PathLike) -> Recipe:
 
 
 def _register_builtin() -> None:
-    folder = resources.files(__package__)
-    pending = sorted((p for p in folder.iterdir() if p.name.endswith(".yaml")),
-                     key=lambda p: p.name)
+    folder = Path(str(resources.files(__package__)))
+    pending = {p: _read_yaml(p) for p in sorted(folder.glob("*.yaml"))}
     while pending:  # a recipe after its base, whatever the file names
-        ready = [p for p in pending
-                 if (yaml.safe_load(p.read_text()) or {}).get("base") in (None, *RECIPES)]
+        ready = [p for p, v in pending.items() if v.get("base") in (None, *RECIPES)]
         if not ready:
             raise ValueError(f"recipes with unknown bases: {', '.join(p.name for p in pending)}")
         for p in ready:
-            register_recipe(read_recipe(Path(str(p))))
-            pending.remove(p)
+            register_recipe(_recipe(p, pending.pop(p)))
 
 
 _register_builtin()

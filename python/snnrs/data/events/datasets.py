@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from .._checks import check_int
 from ..datasets import register_dataset
-from ..sets import DataSplits, ImageSet
+from ..sets import DataSplits, ImageSet, hold_out
 from .cache import cached, fingerprint
 from .frames import SPLITS, resize_frames, to_frames
 from .gesture import GESTURE_CLASSES, GESTURE_NAMES, read_gesture_labels, split_gestures
@@ -114,23 +114,8 @@ def cifar10_dvs(data_dir: Path, seed: int, T: int = 10, split_by: str = "number"
     t = cached(key, lambda: _frames_of(files, read_aedat2, 128, 128, T, split_by,
                                        torch.float16, "cifar10-dvs",
                                        None if size == 128 else size))
-    test = _per_class_split(t["labels"], 0.1, seed)
-    train = torch.ones(len(files), dtype=torch.bool)
-    train[test] = False
-    return DataSplits("cifar10-dvs", ImageSet(t["frames"][train], t["labels"][train]),
-                      ImageSet(t["frames"][test], t["labels"][test]), CIFAR10_CLASSES)
-
-
-def _per_class_split(labels: Tensor, test_fraction: float, seed: int) -> Tensor:
-    """Indices of the test samples: ``round(test_fraction * n_c)`` of each class ``c``, drawn
-    by a generator seeded with ``seed``."""
-    g = torch.Generator().manual_seed(seed)
-    test = []
-    for c in labels.unique().tolist():
-        members = (labels == c).nonzero().flatten()
-        members = members[torch.randperm(members.numel(), generator=g)]
-        test.append(members[:round(test_fraction * members.numel())])
-    return torch.cat(test).sort().values
+    train, test = hold_out(ImageSet(t["frames"], t["labels"]), 0.1, seed)
+    return DataSplits("cifar10-dvs", train, test, CIFAR10_CLASSES)
 
 
 @register_dataset("dvs128-gesture", augment=EVENT_AUGMENT, time_steps=True,
