@@ -6,7 +6,8 @@ every method and the cross-entropy baseline (``none``), once with the student st
 random weights (the seed's, the same for every method) and once from the teacher's weights.
 Joint A-SNN trains its own network and takes no teacher: it is paired with a cross-entropy
 baseline of that same network and initialisation (``joint-asnn`` vs ``none-joint``), from
-random weights only. Every run also measures accuracy under the evaluation's noise settings.
+random weights only; asked for alone, it trains no teacher and no ``none``. Every run also
+measures accuracy under the evaluation's noise settings.
 
 Reported per method and starting point: the mean accuracy over seeds and the mean paired
 difference to the baseline with a 95% confidence interval (Student's t over the seeds), clean
@@ -67,7 +68,8 @@ def _pm(mean: float, half: float, sign: str = "", unit: str = "") -> str:
 
 
 def baseline_of(method: str) -> str:
-    return "none-joint" if method == "joint-asnn" else "none"
+    """The cross-entropy run ``method`` is paired with (a baseline, with itself)."""
+    return "none-joint" if method in ("joint-asnn", "none-joint") else "none"
 
 
 def run_config(args: argparse.Namespace, seed: int, start: str, method: str,
@@ -94,17 +96,24 @@ def run_all(args: argparse.Namespace) -> list[dict[str, Any]]:
         with (args.out / "results.jsonl").open("a") as f:
             f.write(json.dumps(row) + "\n")
 
+    uses_teacher = any(m != "joint-asnn" for m in args.methods)
     for seed in args.seeds:
-        teacher = train_teacher(TrainConfig(
-            model=args.model, teacher_epochs=args.teacher_epochs, batch_size=args.batch_size,
-            lr=args.lr, seed=seed, val_fraction=args.val, noise=not args.no_noise,
-            out=str(args.out / f"seed{seed}" / "ann")).validate())
-        record(_row(seed, "-", "teacher", teacher, teacher["networks"]["teacher"]))
+        checkpoint = None
+        if uses_teacher:
+            teacher = train_teacher(TrainConfig(
+                model=args.model, teacher_epochs=args.teacher_epochs,
+                batch_size=args.batch_size, lr=args.lr, seed=seed, val_fraction=args.val,
+                noise=not args.no_noise, out=str(args.out / f"seed{seed}" / "ann")).validate())
+            record(_row(seed, "-", "teacher", teacher, teacher["networks"]["teacher"]))
+            checkpoint = teacher["checkpoint"]
         for start in args.starts:
             names = [m for m in args.methods if not (m == "joint-asnn" and start == "teacher")]
-            names = ["none", *(["none-joint"] if "joint-asnn" in names else []), *names]
+            if not names:
+                continue
+            names = [*(["none"] if uses_teacher else []),
+                     *(["none-joint"] if "joint-asnn" in names else []), *names]
             for method in names:
-                s = distill(run_config(args, seed, start, method, teacher["checkpoint"]))
+                s = distill(run_config(args, seed, start, method, checkpoint))
                 record(_row(seed, start, method, s, s["networks"]["student"]))
                 print(f"seed {seed} {start:<7} {method:<11} "
                       f"{100 * s['student_accuracy']:.2f}%", file=sys.stderr, flush=True)
@@ -209,6 +218,32 @@ def _settings(texts: list[str]) -> dict[str, dict[str, Any]]:
     return dict(out)
 
 
+def protocol(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
+    """What the section's runs did, in words, from the rows they left."""
+    seeds = ", ".join(map(str, sorted({r["seed"] for r in rows})))
+    starts = [s for s in STARTS if any(r["start"] == s for r in rows)]
+    common = (f"{args.epochs} epochs at T={args.T} (batch {args.batch_size}, SGD lr {args.lr}, "
+              "cosine)")
+    text = [f"Seeds {seeds}."]
+    if any(r["method"] == "teacher" for r in rows):
+        text.append(f"Per seed one ANN teacher ({args.model}, {args.teacher_epochs} epochs), "
+                    f"then every method and the cross-entropy baseline for {common} from the "
+                    "same initial weights: " + " and ".join(
+                        {"random": "the seed's random ones", "teacher": "the teacher's"}[s]
+                        for s in starts) + ".")
+    if any(r["method"] == "none-joint" for r in rows):
+        text.append(f"Joint A-SNN ({args.joint_model}, width {args.joint_width}, no teacher; "
+                    f"{common}) is paired with `none-joint`, the same network from the same "
+                    "weights trained by cross-entropy alone.")
+    split = (f"a validation split of {args.val:.0%} of the training images" if args.val
+             else "the 1,000 test images")
+    text.append(f"Accuracy on {split}; mean ± 95% CI half-width over seeds; the difference is "
+                "paired per seed.")
+    if args.section == "methods-bench":
+        text.append("Plot: `benches/methods.png`.")
+    return " ".join(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
@@ -252,8 +287,6 @@ def main(argv: list[str] | None = None) -> int:
     lines, plot = summarize(rows)
     if not args.no_write and args.section == "methods-bench":
         draw(plot, PLOT)
-    split = (f"a validation split of {args.val:.0%} of the training images" if args.val
-             else "the 1,000 test images")
     commands = [command]
     if args.summarize:
         commands += [(d / "command.txt").read_text().strip() for d in args.summarize
@@ -261,15 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     section = "\n".join([
         f"## {args.title}", "",
         " then ".join(f"`{c}`" for c in reversed(commands)) + f" on {machine()}; "
-        f"{versions([])}.", "",
-        f"Seeds {', '.join(map(str, sorted({r['seed'] for r in rows})))}; per seed one ANN "
-        f"teacher ({args.model}, {args.teacher_epochs} epochs), then every method and the "
-        f"cross-entropy baseline for {args.epochs} epochs at T={args.T} (batch "
-        f"{args.batch_size}, SGD lr {args.lr}, cosine) from the same initial weights: the "
-        "seed's random ones, and the teacher's. Accuracy on " + split + "; mean ± 95% CI "
-        "half-width over seeds; the difference is paired per seed. Joint A-SNN (its own "
-        f"network, width {args.joint_width}, no teacher) is paired with `none-joint`, the same "
-        "network trained by cross-entropy alone. Plot: `benches/methods.png`.", "", *lines])
+        f"{versions([])}.", "", protocol(args, rows), "", *lines])
     publish(f"<!-- {args.section}:start -->", f"<!-- {args.section}:end -->", section,
             write=not args.no_write)
     return 0

@@ -2,21 +2,23 @@
 # One command for a session that has a GPU: check and benchmark snnrs's CUDA backend there.
 #
 # The device machine (`run` tool) has Python 3.12, torch 2.11 (CUDA 13, with NVRTC in
-# nvidia/cu13/lib), triton, cupy, pytest and hypothesis, but no Rust and no network. So build
-# and fetch the wheels HERE, into the git-ignored folder .whl/, and carry it along:
+# nvidia/cu13/lib), torchvision, pyyaml, tqdm, triton, cupy, pytest and hypothesis, but no Rust
+# and no network. So build and fetch the wheels HERE, into the git-ignored folder .whl/, and
+# carry it along:
 #
-#   source /work/venv/bin/activate
-#   rm -rf .whl && maturin build --release -o .whl       # the abi3 wheel, features python+cuda
+#   make wheel && rm -rf .whl && mkdir .whl && cp dist/snnrs-*.whl .whl/   # abi3, manylinux2014
 #   pip download --no-deps -d .whl spikingjelly==2.0.0 loguru
 #
 # then call the `run` tool with  command: "bash benches/gpu_check.sh"  and  carry: [".whl"]
-# (timeout_s 600). The wheel is tagged manylinux_2_34 (glibc >= 2.34; the image's Python 3.12.3
-# is Ubuntu 24.04's). Steps: install the carried wheels (--no-deps --no-index), `python -m
+# (timeout_s 600). Steps: install the carried wheels (--no-deps --no-index), `python -m
 # snnrs.cuda` (compile + every kernel against the CPU float64 kernels), `pytest
-# tests/test_cuda.py tests/test_ops.py tests/test_contract.py` (the CUDA tests, the oracle tests on
-# the cuda backend, the op boundary with CUDA tensors), then benches/bench_cuda.py, which writes benches/RESULTS.md; that file and
-# every log are copied to $OUT, so they come back with the reply. A summary table is printed
-# last. Run one step alone with an argument: selftest, tests or bench (default: all).
+# tests/test_cuda.py tests/test_ops.py tests/test_contract.py` (the CUDA tests, the oracle tests
+# on the cuda backend, the op boundary with CUDA tensors), benches/bench_cuda.py (the neuron
+# op), then one training step of two recipes at their batch, snnrs against SpikingJelly with
+# the same network (benches/bench_training.py --recipe: kdsnn-cifar10 at 128, joint-asnn-cifar10
+# at 1024). The benches write benches/RESULTS.md; that file and every log are copied to $OUT, so
+# they come back with the reply. A summary table is printed last. Run one step alone with an
+# argument: selftest, tests, bench or recipe (default: all).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -54,6 +56,10 @@ case $what in all|selftest) step selftest "$PY" -m snnrs.cuda ;; esac
 case $what in all|tests) step tests "$PY" -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_ops.py \
     tests/test_contract.py ;; esac
 case $what in all|bench) step bench "$PY" benches/bench_cuda.py ;; esac
+case $what in all|recipe)
+    step recipe-kd "$PY" benches/bench_training.py --recipe kdsnn-cifar10 --repeats 5
+    step recipe-joint "$PY" benches/bench_training.py --recipe joint-asnn-cifar10 --repeats 3 ;;
+esac
 cp benches/RESULTS.md "$OUT/RESULTS.md" 2>/dev/null
 
 echo
@@ -61,12 +67,12 @@ echo "== summary (logs and RESULTS.md in $OUT)"
 printf '| %-9s | %-28s |\n' step result
 printf '|-----------|------------------------------|\n'
 status=0
-for name in selftest tests bench; do
+for name in selftest tests bench recipe-kd recipe-joint; do
     [ -n "${result[$name]:-}" ] || continue
     printf '| %-9s | %-28s |\n' "$name" "${result[$name]}"
     [[ ${result[$name]} == PASS* ]] || status=1
 done
 grep -E '^(max error|all kernels|FAIL)' "$OUT/selftest.log" 2>/dev/null
 tail -n 1 "$OUT/tests.log" 2>/dev/null
-grep -E '^\|' "$OUT/bench.log" 2>/dev/null
+cat "$OUT"/bench.log "$OUT"/recipe-*.log 2>/dev/null | grep -E '^\|'
 exit $status
