@@ -106,7 +106,7 @@ def step_config(recipe: str | None, model: str, T: int) -> TrainConfig:
         return TrainConfig(dataset="cifar10", model=model, T=T, method="none", lr=1e-3,
                            momentum=0.9, nesterov=False, weight_decay=0.0).validate()
     cfg = TrainConfig.from_sources(overrides={"recipe": recipe})
-    if cfg.method in ("hybrid",) or cfg.method_options.get("backprop") == "rate":
+    if cfg.method == "hybrid" or cfg.method_options.get("backprop") == "rate":
         raise ValueError(f"recipe {recipe} trains by rate-based backprop, which SpikingJelly "
                          "does not do: compare a BPTT recipe")
     if data.DATASETS[cfg.dataset].time_steps:
