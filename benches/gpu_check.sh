@@ -18,7 +18,8 @@
 # the same network (benches/bench_training.py --recipe: kdsnn-cifar10 at 128, joint-asnn-cifar10
 # at 1024). The benches write benches/RESULTS.md; that file and every log are copied to $OUT, so
 # they come back with the reply. A summary table is printed last. Run one step alone with an
-# argument: selftest, tests, bench or recipe (default: all).
+# argument: selftest, tests, bench or recipe (default: all). Each step stops after STEP_TIMEOUT
+# seconds (default 240).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -42,12 +43,15 @@ nvidia-smi -L || true
 'from', snnrs.__file__, '| GPUs:', torch.cuda.device_count())" || exit 2
 
 declare -A result
+# A step that hangs (a kernel that never returns) must not take the session's device time
+# with it: each step is stopped after STEP_TIMEOUT seconds (exit 124).
+step_timeout=${STEP_TIMEOUT:-240}
 step() {  # step NAME COMMAND...: runs it, logs to $OUT/NAME.log, records PASS/FAIL
     local name=$1
     shift
     echo "== $name: $*"
     local t0=$SECONDS
-    "$@" 2>&1 | tee "$OUT/$name.log"
+    timeout "$step_timeout" "$@" 2>&1 | tee "$OUT/$name.log"
     local rc=${PIPESTATUS[0]}
     result[$name]="$([ "$rc" = 0 ] && echo PASS || echo "FAIL (exit $rc)") in $((SECONDS - t0)) s"
 }
