@@ -68,12 +68,12 @@ cp benches/RESULTS.md "$OUT/RESULTS.md" 2>/dev/null
 
 echo
 echo "== summary (logs and RESULTS.md in $OUT)"
-printf '| %-9s | %-28s |\n' step result
-printf '|-----------|------------------------------|\n'
+printf '| %-12s | %-28s |\n' step result
+printf '|--------------|------------------------------|\n'
 status=0
 for name in selftest tests bench recipe-kd recipe-joint; do
     [ -n "${result[$name]:-}" ] || continue
-    printf '| %-9s | %-28s |\n' "$name" "${result[$name]}"
+    printf '| %-12s | %-28s |\n' "$name" "${result[$name]}"
     [[ ${result[$name]} == PASS* ]] || status=1
 done
 grep -E '^(max error|all kernels|FAIL)' "$OUT/selftest.log" 2>/dev/null
