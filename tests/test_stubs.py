@@ -108,6 +108,12 @@ def test_same_public_names():
         f"in the stub only: {sorted(expected_names() - runtime)}")
 
 
+def skip_unless_built(name: str) -> None:
+    """Skips a test of a CUDA-only name when the module was built without CUDA."""
+    if cuda_only(name) and not cuda_built():
+        pytest.skip("built without the cargo feature cuda")
+
+
 def test_same_all():
     assert set(_core.__all__) == {n for n in stub_all() if cuda_built() or not cuda_only(n)}
     assert set(stub_all()) == {n for n in STUBS if public(n)}
@@ -119,8 +125,7 @@ FUNCTIONS = sorted(n for n, node in STUBS.items()
 
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_function_signature(name):
-    if cuda_only(name) and not cuda_built():
-        pytest.skip("built without the cargo feature cuda")
+    skip_unless_built(name)
     fn = getattr(_core, name)
     assert callable(fn)
     assert stub_params(STUBS[name], drop_first=False) == runtime_params(fn)
@@ -160,8 +165,7 @@ CONSTANTS = sorted(n for n, node in STUBS.items()
 
 @pytest.mark.parametrize("name", CONSTANTS)
 def test_constant_type(name):
-    if cuda_only(name) and not cuda_built():
-        pytest.skip("built without the cargo feature cuda")
+    skip_unless_built(name)
     annotation = ast.unparse(STUBS[name].annotation)
     assert annotation in CONSTANT_TYPES, f"add {annotation} to CONSTANT_TYPES"
     assert isinstance(getattr(_core, name), CONSTANT_TYPES[annotation])
