@@ -11,7 +11,7 @@ snnrs neuron is swapped for ``spikingjelly.activation_based.neuron.LIFNode(step_
 (``IFNode`` for IF) with the same parameters and surrogate, in the implementation SpikingJelly
 picks itself (its fastest available): only the neurons differ. A step is forward, loss,
 backward and an optimiser step. Recipes trained by rate-based backprop, with a surrogate
-SpikingJelly lacks (triangle) or on event frames are refused with the reason.
+SpikingJelly lacks (fast_sigmoid) or on event frames are refused with the reason.
 
 Per library and allocator setting (glibc's default, or one that keeps freed memory, as in
 ``bench_headline.py``), in a fresh subprocess: step ms (median of ``--repeats`` after a
@@ -46,6 +46,7 @@ from results import publish, table_head
 from snnrs import data, models
 from snnrs.distill import Method, create_method
 from snnrs.models.layers import Spiking, unflatten_time
+from snnrs.nn.replace import spikingjelly_surrogate
 from snnrs.surrogate import resolve
 from snnrs.train import TrainConfig
 from snnrs.train.jobs import dataset_shape, needs_teacher, network_spec
@@ -59,27 +60,21 @@ ALLOCATORS = {"default": {}, "freed memory kept": KEEP_FREED}
 MB = 2.0**20
 
 
-#: snnrs surrogate -> SpikingJelly's class of the same function and parameter.
-SJ_SURROGATES = {"sigmoid": "Sigmoid", "atan": "ATan", "rectangle": "Rect"}
-
-
 class SpikingJellyAct(nn.Module):
     """A :class:`Spiking` activation computed by SpikingJelly's multi-step ``LIFNode`` (or
     ``IFNode``) with the same parameters and surrogate."""
 
     def __init__(self, ours: Spiking) -> None:
-        from spikingjelly.activation_based import neuron, surrogate
+        from spikingjelly.activation_based import neuron
 
         super().__init__()
         p = ours.neuron.params
-        name, alpha = resolve(p.surrogate, p.alpha)
-        if name not in SJ_SURROGATES or ours.neuron._w() is not None:
-            raise ValueError(f"SpikingJelly has no {name} surrogate (it has the equivalents of "
-                             f"{', '.join(SJ_SURROGATES)}) and PLIF is not mapped: this "
-                             "network cannot be compared neuron for neuron")
+        if ours.neuron._w() is not None:
+            raise ValueError("PLIF is not mapped: this network cannot be compared neuron for "
+                             "neuron")
         self.T = ours.T
         common = dict(v_threshold=p.v_threshold, v_reset=p.v_reset, detach_reset=p.detach_reset,
-                      surrogate_function=getattr(surrogate, SJ_SURROGATES[name])(alpha=alpha),
+                      surrogate_function=spikingjelly_surrogate(*resolve(p.surrogate, p.alpha)),
                       step_mode="m")
         self.node = (neuron.IFNode(**common) if p.leak == 0 else
                      neuron.LIFNode(tau=1.0 / p.leak, decay_input=p.decay_input, **common))

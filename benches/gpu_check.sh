@@ -15,7 +15,7 @@
 # tests/test_cuda.py tests/test_ops.py tests/test_contract.py` (the CUDA tests, the oracle tests
 # on the cuda backend, the op boundary with CUDA tensors), benches/bench_cuda.py (the neuron
 # op), then one training step of two recipes at their batch, snnrs against SpikingJelly with
-# the same network (benches/bench_training.py --recipe: kdsnn-cifar10 at 128, joint-asnn-cifar10
+# the same network (benches/bench_training.py --recipe: samd-nld-cifar10 at 128, joint-asnn-cifar10
 # at 1024). The benches write benches/RESULTS.md; that file and every log are copied to $OUT, so
 # they come back with the reply. A summary table is printed last. Run one step alone with an
 # argument: selftest, tests, bench or recipe (default: all). Each step stops after STEP_TIMEOUT
@@ -61,7 +61,7 @@ case $what in all|tests) step tests "$PY" -m pytest -q -p no:cacheprovider tests
     tests/test_contract.py ;; esac
 case $what in all|bench) step bench "$PY" benches/bench_cuda.py ;; esac
 case $what in all|recipe)
-    step recipe-kd "$PY" benches/bench_training.py --recipe kdsnn-cifar10 --repeats 5
+    step recipe-samd "$PY" benches/bench_training.py --recipe samd-nld-cifar10 --repeats 5
     step recipe-joint "$PY" benches/bench_training.py --recipe joint-asnn-cifar10 --repeats 3 ;;
 esac
 cp benches/RESULTS.md "$OUT/RESULTS.md" 2>/dev/null
@@ -71,7 +71,7 @@ echo "== summary (logs and RESULTS.md in $OUT)"
 printf '| %-12s | %-28s |\n' step result
 printf '|--------------|------------------------------|\n'
 status=0
-for name in selftest tests bench recipe-kd recipe-joint; do
+for name in selftest tests bench recipe-samd recipe-joint; do
     [ -n "${result[$name]:-}" ] || continue
     printf '| %-12s | %-28s |\n' "$name" "${result[$name]}"
     [[ ${result[$name]} == PASS* ]] || status=1

@@ -6,6 +6,7 @@ import pytest
 import snnrs
 import torch
 from snnrs.nn import Unsupported, replace_neurons
+from snnrs.nn.replace import spikingjelly_surrogate
 from torch import nn
 
 sj = pytest.importorskip("spikingjelly.activation_based")
@@ -64,6 +65,21 @@ def test_unsupported_spikingjelly_surrogate_is_named_or_kept():
     assert isinstance(model[0], neuron.LIFNode)
 
 
+@pytest.mark.parametrize("name", ["sigmoid", "atan", "triangle", "rectangle"])
+@pytest.mark.parametrize("alpha", [0.5, 1.0, 4.0])
+def test_spikingjelly_surrogate_is_what_replace_neurons_reads_back(name, alpha):
+    node = neuron.LIFNode(tau=2.0, step_mode="m",
+                          surrogate_function=spikingjelly_surrogate(name, alpha))
+    ours = replace_neurons(nn.Sequential(node))[0]
+    assert ours.surrogate == name
+    assert ours.alpha == pytest.approx(alpha, rel=1e-12)
+
+
+def test_surrogate_without_spikingjelly_equivalent_is_refused():
+    with pytest.raises(Unsupported, match="fast_sigmoid has no SpikingJelly equivalent"):
+        spikingjelly_surrogate("fast_sigmoid", 25.0)
+
+
 snntorch = pytest.importorskip("snntorch")
 
 
@@ -86,3 +102,4 @@ def test_replaced_snntorch_leaky_gives_identical_spikes():
 def test_snntorch_leaky_with_delayed_reset_is_refused():
     with pytest.raises(Unsupported, match="reset_delay"):
         replace_neurons(nn.Sequential(snntorch.Leaky(beta=0.8)))
+

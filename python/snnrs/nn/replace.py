@@ -9,7 +9,8 @@ from torch import Tensor, nn
 
 from .neurons import IF, LIF, PLIF, BaseNode
 
-# SpikingJelly surrogate class -> (snnrs name, alpha from the surrogate's own alpha).
+# SpikingJelly surrogate class -> (snnrs name, alpha from the surrogate's own alpha). Each
+# conversion is its own inverse, so the table also maps snnrs's alpha to SpikingJelly's.
 _SJ_SURROGATES: dict[str, tuple[str, Callable[[float], float]]] = {
     "Sigmoid": ("sigmoid", lambda a: a),
     "ATan": ("atan", lambda a: a),
@@ -29,6 +30,24 @@ def _sj_surrogate(fn: nn.Module) -> tuple[str, float]:
                           f"(supported: {', '.join(_SJ_SURROGATES)})")
     ours, to_alpha = _SJ_SURROGATES[name]
     return ours, to_alpha(float(fn.alpha))
+
+
+def spikingjelly_surrogate(name: str, alpha: float) -> nn.Module:
+    """SpikingJelly's surrogate equal to snnrs's ``name`` with parameter ``alpha`` (the inverse
+    of what :func:`replace_neurons` reads); raises :class:`Unsupported` for a surrogate
+    SpikingJelly lacks (``fast_sigmoid``).
+
+    Example:
+        >>> spikingjelly_surrogate("triangle", 0.5)    # doctest: +SKIP
+        PiecewiseQuadratic(alpha=2.0, spiking=True)
+    """
+    for cls, (ours, to_alpha) in _SJ_SURROGATES.items():
+        if ours == name:
+            from spikingjelly.activation_based import surrogate
+
+            return getattr(surrogate, cls)(alpha=to_alpha(float(alpha)))
+    raise Unsupported(f"surrogate {name} has no SpikingJelly equivalent (supported: "
+                      f"{', '.join(ours for ours, _ in _SJ_SURROGATES.values())})")
 
 
 def _from_spikingjelly(m: nn.Module) -> BaseNode | None:
