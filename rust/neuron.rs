@@ -16,7 +16,7 @@ use std::ops::Range;
 /// Charge, fire and reset parameters shared by every kernel.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NeuronParams {
-    /// `1 / tau`; 0 (with `decay_input = false`) gives the IF neuron.
+    /// `1 / tau`, in [0, 1]; 0 (with `decay_input = false`) gives the IF neuron.
     pub leak: f64,
     /// LIF's `decay_input`: the input is scaled by `1 / tau` too.
     pub decay_input: bool,
@@ -37,9 +37,11 @@ impl NeuronParams {
         let bad = |what: &str, v: f64| {
             Err(Error::InvalidArgument(format!("{what} must be a finite number, got {v}")))
         };
-        if !self.leak.is_finite() || self.leak < 0.0 {
+        // The state keeps `1 - leak` of `v - v_rest` per step: outside [0, 1] (NaN included)
+        // it grows or flips sign, which describes no neuron.
+        if !(0.0..=1.0).contains(&self.leak) {
             return Err(Error::InvalidArgument(format!(
-                "leak (1/tau) must be finite and >= 0 (tau > 0), got {}",
+                "leak (1/tau) must be in [0, 1] (tau >= 1), got {}",
                 self.leak
             )));
         }

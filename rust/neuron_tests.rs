@@ -625,6 +625,8 @@ fn invalid_parameters_are_errors() {
         NeuronParams { leak: f64::NAN, ..p },
         NeuronParams { leak: -0.5, ..p },
         NeuronParams { leak: f64::INFINITY, ..p },
+        NeuronParams { leak: 1.5, ..p },
+        NeuronParams { leak: 1e300, ..p },
         NeuronParams { v_threshold: f64::NAN, ..p },
         NeuronParams { v_threshold: f64::NEG_INFINITY, ..p },
         NeuronParams { v_reset: Some(f64::NAN), ..p },

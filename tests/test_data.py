@@ -304,9 +304,11 @@ def test_default_augment():
     settings = {name: (a.crop_padding, a.flip, a.cutout, a.roll)
                 for name in data.DATASETS for a in [data.default_augment(name)]}
     events = (0, True, 0, 5)  # a flip and a roll of up to 5 pixels
+    unmirrored = (0, False, 0, 5)  # digits and gestures: the roll only
     assert settings == {"mnist": (2, False, 0, 0), "cifar10": (4, True, 0, 0),
                         "cifar100": (4, True, 0, 0), "folder": (0, True, 0, 0),
-                        "n-mnist": events, "cifar10-dvs": events, "dvs128-gesture": events}
+                        "cifar10-folder": (4, True, 0, 0), "n-mnist": unmirrored,
+                        "cifar10-dvs": events, "dvs128-gesture": unmirrored}
     with pytest.raises(ValueError, match="mnist"):
         data.default_augment("svhn")
 

@@ -98,8 +98,10 @@ def test_each_method_fits_a_batch_its_teacher_knows(name, options):
     teacher.eval()
     assert (teacher(x).argmax(1) == y).float().mean() > 0.9
     method = create_method(name, student, teacher, **options).train()
-    opt = torch.optim.Adam(method.parameters_to_train(), lr=1e-2)
-    for _ in range(80):
+    # At lr 1e-2 the weights outran BatchNorm's running statistics, which the eval below uses:
+    # kd fitted on 2 seeds of 5. At 3e-3 every method fits every seed of 5 by >= 0.78.
+    opt = torch.optim.Adam(method.parameters_to_train(), lr=3e-3)
+    for _ in range(120):
         opt.zero_grad()
         method(x, y)["loss"].backward()
         opt.step()

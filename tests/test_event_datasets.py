@@ -134,6 +134,19 @@ def test_frames_augment_alike_over_time():
         assert len(moved) == 1
 
 
+@pytest.mark.parametrize("name", ["n-mnist", "dvs128-gesture"])
+def test_digits_and_gestures_are_rolled_never_mirrored(name):
+    # An asymmetric frame: a mirror image is never a roll of it.
+    frames = torch.zeros(64, 2, 2, 16, 16)
+    frames[..., 3, 2] = 1
+    frames[..., 3, 3] = 2
+    out = data.default_augment(name)(frames, generator=torch.Generator().manual_seed(0))
+    for b in range(len(frames)):
+        assert any(torch.equal(out[b], torch.roll(frames[b], (dy, dx), (-2, -1)))
+                   for dy in range(-5, 6) for dx in range(-5, 6))
+    assert not torch.equal(out, frames)  # some sample did move
+
+
 def test_networks_take_one_frame_per_step_and_the_ann_their_mean():
     frames = torch.rand(2, 3, 2, 34, 34)
     snn = models.create("convnet", kind="snn", T=3, in_channels=2)

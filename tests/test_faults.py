@@ -46,7 +46,7 @@ def _run(*args: str, timeout: float = 240, env: dict | None = None
      "method kd has no option 'alpah'; its options: alpha, temperature"),
     (["distill", "--method", "kd", "--method-opt", "alpha=1.5"], "alpha must lie in [0, 1]"),
     (["distill", "--model-opt", "in_channels=3"], "no option 'in_channels' (set by the dataset"),
-    (["train-teacher", "--neuron", "lif", "--model-opt", "tau=-1"], "tau must be > 0"),
+    (["train-teacher", "--neuron", "lif", "--model-opt", "tau=-1"], "number >= 1 (a time constant"),
     (["eval", "missing.pt"], "no checkpoint at missing.pt"),
 ])
 def test_bad_settings_give_one_line_and_write_nothing(args, message, tmp_path, capsys):
@@ -166,7 +166,7 @@ def test_one_run_per_folder(tmp_path, capsys):
         assert main(["distill", *TINY, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert f"{out} is in use by another snnrs run (process {os.getpid()})" in err
-    stale = out / "checkpoints" / ".student.pt.abc123.tmp"
+    stale = out / "checkpoints" / ".student.pt.abc123.snnrs.tmp"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"half a checkpoint")
     assert main(["distill", *TINY, "--no-baseline", "--method", "none", "--out", str(out)]) == 0

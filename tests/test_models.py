@@ -130,7 +130,7 @@ def test_setting_T_updates_every_neuron():
     ({"name": "convnet", "T": 0}, ValueError, "T .time steps. must be an integer >= 1"),
     ({"name": "convnet", "neuron": "izhikevich"}, ValueError, "unknown neuron"),
     ({"name": "convnet", "neuron": "if", "leak": 0.5}, ValueError, "leak is a LIF parameter"),
-    ({"name": "convnet", "tau": -1.0}, ValueError, "tau must be > 0"),
+    ({"name": "convnet", "tau": -1.0}, ValueError, "tau must be a finite number >= 1"),
     ({"name": "convnet", "neuron": lambda: LIF(step_mode="m"), "tau": 3.0}, ValueError,
      "cannot apply to a neuron factory"),
     ({"name": "convnet", "neuron": 3}, TypeError, "neuron must be"),

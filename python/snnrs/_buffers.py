@@ -14,6 +14,7 @@ rest of the model's tensors. Bounded by :func:`set_cache_limit` (0 disables it);
 from __future__ import annotations
 
 import functools
+import numbers
 import threading
 
 import torch
@@ -42,10 +43,23 @@ def _free_use_count() -> int | None:
 
 
 def set_cache_limit(nbytes: int) -> None:
-    """Caps the bytes of free output buffers snnrs keeps for reuse (default 1 GiB; 0: none)."""
+    """Caps the bytes of free output buffers snnrs keeps for reuse (default 1 GiB; 0: none).
+
+    ``nbytes`` is an integer >= 0 (not a bool or float: ``nan`` or ``inf`` would mean no cap).
+
+    Example:
+        >>> set_cache_limit(512 << 20)                    # keep at most 512 MiB
+        >>> set_cache_limit(1 << 30)                      # the default
+    """
     global _limit
+    # Checked here, not with snnrs._contract's helpers: this layer sits below it.
+    if isinstance(nbytes, bool) or not isinstance(nbytes, numbers.Integral):
+        raise TypeError(f"set_cache_limit: nbytes must be an integer number of bytes, got "
+                        f"{nbytes!r} ({type(nbytes).__name__})")
     if nbytes < 0:
-        raise ValueError(f"the cache limit must be >= 0 bytes, got {nbytes}")
+        raise ValueError(f"set_cache_limit: nbytes must be >= 0 (0 keeps no buffers), got "
+                         f"{nbytes}")
+    nbytes = int(nbytes)
     with _lock:
         _limit = nbytes
         _trim()

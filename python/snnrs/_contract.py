@@ -19,8 +19,9 @@ The contract, with ``T`` steps of ``N...`` neurons (``x [T, N...]``):
 ``h_seq``       float32 or float64 (float32 for half inputs), at least one dimension
 ``grad_v``      None or ``grad_spikes``' dtype, shape ``N...``
 ``v0`` (bwd)    None or ``grad_spikes``' dtype, shape ``N...``
-scalars         ``leak >= 0``, ``v_threshold``, ``v_reset`` (or None) and ``alpha > 0``
-                finite; ``surrogate`` one of :data:`snnrs.surrogate.NAMES`
+scalars         ``leak`` (``1/tau``) in [0, 1] (see :func:`leak_rate`); ``v_threshold``,
+                ``v_reset`` (or None) and ``alpha > 0`` finite; ``surrogate`` one of
+                :data:`snnrs.surrogate.NAMES`
 =============== ======================================================================
 
 Every tensor is dense (strided) and on ``x``'s (``h_seq``'s) device; any strides are accepted.
@@ -74,13 +75,89 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
-def finite(name: str, value: object) -> float:
-    """``value`` as a float, after checking it is a finite Python number (not a bool or tensor)."""
+def number(name: str, value: object) -> float:
+    """``value`` as a float, after checking it is a Python number (not a bool or tensor)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a Python number, got {type(value).__name__}")
+    try:
+        return float(value)
+    except OverflowError:  # an int past float's range
+        raise ValueError(f"{name} is too large for a float (an integer of "
+                         f"{value.bit_length()} bits)") from None
+
+
+def finite(name: str, value: object) -> float:
+    """``value`` as a float, after checking it is a finite Python number (not a bool or tensor)."""
+    value = number(name, value)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
-    return float(value)
+    return value
+
+
+# The physical parameters of a neuron, each checked for meaning by one rule that every entry
+# point (ops, modules, specs, NIR import) calls. The charge (docs/neurons.md) keeps the share
+# ``1 - leak`` of ``v - v_rest`` each step, so ``leak = 1/tau`` in [0, 1] describes a neuron:
+# 1 forgets the state every step, 0 never leaks; anything else grows or flips the state.
+
+
+def leak_rate(name: str, value: object) -> float:
+    """The ops' ``leak`` (``1/tau``, the share of ``v - v_rest`` lost per step), in [0, 1].
+
+    Example:
+        >>> leak_rate("leak", 1.5)
+        Traceback (most recent call last):
+        ...
+        ValueError: leak must be in [0, 1] (1/tau: the share of v - v_rest lost per step, ...
+    """
+    value = number(name, value)
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise ValueError(f"{name} must be in [0, 1] (1/tau: the share of v - v_rest lost per "
+                         f"step, with tau >= 1); got {value}")
+    return value
+
+
+def time_constant(name: str, value: object) -> float:
+    """A membrane time constant in steps: finite and >= 1 (so ``1/tau`` is a :func:`leak_rate`;
+    1 forgets the state every step).
+
+    Example:
+        >>> 1 / time_constant("tau", 4)
+        0.25
+    """
+    value = number(name, value)
+    if not (math.isfinite(value) and value >= 1.0):
+        raise ValueError(f"{name} must be a finite number >= 1 (a time constant in steps: a "
+                         f"decay of at most one step); got {value}")
+    return value
+
+
+def leak_factor(name: str, value: object) -> float:
+    """snnTorch's ``beta`` in ``V <- beta * V + X`` (no input decay), in [0, 1]; its
+    :func:`leak_rate` is ``1 - beta``.
+
+    Example:
+        >>> 1 - leak_factor("beta", 0.75)
+        0.25
+    """
+    value = number(name, value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1] (the share of v - v_rest kept per step, "
+                         f"V <- {name} * V + X: 0 forgets, 1 never leaks); got {value}")
+    return value
+
+
+def initial_time_constant(name: str, value: object) -> float:
+    """PLIF's initial time constant: finite and > 1, so that its ``w = -ln(tau - 1)`` is finite.
+
+    Example:
+        >>> initial_time_constant("init_tau", 2.0)
+        2.0
+    """
+    value = number(name, value)
+    if not (math.isfinite(value) and value > 1.0):
+        raise ValueError(f"{name} must be a finite number > 1 (PLIF starts at "
+                         f"w = -ln({name} - 1), which must be finite); got {value}")
+    return value
 
 
 def make_params(
@@ -94,9 +171,7 @@ def make_params(
         >>> make_params(0.5, surrogate="atan").alpha
         2.0
     """
-    leak = finite("leak", leak)
-    if leak < 0:
-        raise ValueError(f"leak (1/tau) must be >= 0, got {leak}")
+    leak = leak_rate("leak", leak)
     name, alpha = sg.resolve(surrogate, None if alpha is None else finite("alpha", alpha))
     return NeuronParams(leak, bool(decay_input), finite("v_threshold", v_threshold),
                         None if v_reset is None else finite("v_reset", v_reset),
@@ -222,4 +297,8 @@ def check_backward(grad_spikes: Tensor, grad_v: Tensor | None, h_seq: Tensor, v0
         if t is not None:
             state(name, t, "h_seq", h_seq, "grad_spikes", grad_spikes)
     plif_w(w, h_seq.device, "h_seq")
-    return _params(*params)
+    p = _params(*params)
+    if v0 is not None and w is None and p.decay_input and p.leak == 0:
+        raise ValueError("the leak gradient (v0 given) with decay_input divides by leak, which "
+                         "must then be > 0; got leak 0.0")
+    return p

@@ -48,6 +48,8 @@ def use_torch_threads(enabled: bool = True) -> bool:
         True
     """
     global _chosen
+    if not isinstance(enabled, bool):  # "no" or 0.0 would read as a choice
+        raise TypeError(f"use_torch_threads: enabled must be True or False, got {enabled!r}")
     if enabled and (path := torch_openmp_library()) is not None:
         _core.attach_openmp(path)
     active = _core.use_openmp(bool(enabled))

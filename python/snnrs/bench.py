@@ -114,35 +114,62 @@ def format_table(rows: list[dict]) -> str:
 
 
 MAX_SIZE = 2**31  # T * N of one cell must fit a tensor this machine can hold
+MAX_REPEATS = 10_000
 
 
-def size(text: str) -> int:
-    """A positive int up to 2^31, written plainly or as ``2^k``."""
+def integer(text: str) -> int:
+    """An integer written plainly or as ``2^k`` (``0 <= k <= 31``); its range is the flag's.
+
+    Example:
+        >>> integer("2^16"), integer("48")
+        (65536, 48)
+    """
     base, _, exp = text.partition("^")
     try:
         if exp and not (0 <= int(exp) <= 31):
             raise argparse.ArgumentTypeError(f"{text}: the exponent must lie in [0, 31]")
-        value = int(base) ** int(exp) if exp else int(base)
+        return int(base) ** int(exp) if exp else int(base)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer or 2^k, got {text!r}") from None
-    if not 1 <= value <= MAX_SIZE:
-        raise argparse.ArgumentTypeError(f"must lie in [1, 2^31], got {text}")
-    return value
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r} (an integer or 2^k)"
+                                         ) from None
+
+
+def bounded(maximum: int) -> Callable[[str], int]:
+    """The argparse type of an :func:`integer` in ``[1, maximum]``."""
+
+    def parse(text: str) -> int:
+        value = integer(text)
+        if not 1 <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must lie in [1, {maximum}], got {text}")
+        return value
+
+    return parse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The ``snnrs bench`` flags."""
-    p.add_argument("--T", type=size, nargs="+", default=[4, 8, 32], help="time steps "
+    """The ``snnrs bench`` flags. ``--T`` and ``--device`` are the training settings of those
+    names, which the ``snnrs`` parser checks as it reads them."""
+    p.add_argument("--T", type=integer, nargs="+", default=[4, 8, 32], help="time steps "
                    "(default 4 8 32)")
-    p.add_argument("--N", type=size, nargs="+", default=[2**16, 2**20],
-                   help="neurons, e.g. 65536 or 2^16 (default 2^16 2^20)")
+    p.add_argument("--N", type=bounded(MAX_SIZE), nargs="+", default=[2**16, 2**20],
+                   help="neurons, e.g. 65536 or 2^16 (default 2^16 2^20; T x N at most 2^31)")
     p.add_argument("--libs", nargs="+", choices=LIBS, default=list(LIBS), metavar="LIB",
                    help=f"libraries, of: {', '.join(LIBS)} (default: those installed)")
-    p.add_argument("--repeats", type=size, default=5, help="timed runs per cell (default 5)")
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
+    p.add_argument("--repeats", type=bounded(MAX_REPEATS), default=5,
+                   help=f"timed runs per cell, at most {MAX_REPEATS} (default 5)")
+    p.add_argument("--device", default="cpu", help="auto, cpu (default), cuda or cuda:N")
+
+
+def check_cells(T: list[int], N: list[int]) -> None:
+    """A ValueError naming ``--T`` and ``--N`` unless every cell's ``T x N`` is at most
+    :data:`MAX_SIZE`, before anything is allocated."""
+    if max(T) * max(N) > MAX_SIZE:
+        raise ValueError(f"--T {max(T)} with --N {max(N)} makes a cell of {max(T) * max(N)} "
+                         f"neuron-steps; the most is 2^31 = {MAX_SIZE}")
 
 
 def main(args: argparse.Namespace) -> int:
+    check_cells(args.T, args.N)
     libs = available(args.libs)
     print(f"LIF forward + backward, float32, {args.device}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; median of {args.repeats} runs", flush=True)

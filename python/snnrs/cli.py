@@ -23,17 +23,21 @@ import json
 import shlex
 import sys
 import textwrap
+import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, get_args, get_type_hints
+from typing import Any, NoReturn, get_args, get_origin, get_type_hints
 
 import yaml
 
 from . import bench
+from .files import is_run_folder, write_text
 from .models import list_models
 from .nir import cli as nir_cli
 from .recipes import RECIPES
 from .train import jobs
-from .train.config import Setting, TrainConfig
+from .train.config import DROP, Setting, TrainConfig, check_setting, check_writable_file
+from .train.distributed import resolve_device
 
 D = TrainConfig()  # the defaults, quoted in the help
 
@@ -65,11 +69,60 @@ examples:
 
 
 def _key_value(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` with VALUE read as YAML (safely): ``leak=0.5``, ``readout=sum``."""
+    """``KEY=VALUE`` with VALUE read as YAML (safely): ``leak=0.5``, ``readout=sum``,
+    ``v_reset=null``; ``KEY=`` (no value) is :data:`DROP`, which removes a recipe's option."""
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key.replace("-", "_"), yaml.safe_load(value)
+    if not value:
+        return key.replace("-", "_"), DROP
+    try:
+        return key.replace("-", "_"), yaml.safe_load(value)
+    except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None) or type(e).__name__
+        raise argparse.ArgumentTypeError(f"{text!r}: the value is not valid YAML ({problem})"
+                                         ) from None
+
+
+class FlagError(ValueError):
+    """A flag's value that the setting it means refuses; ``prog`` is the command given it."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class _StoreSetting(argparse.Action):
+    """argparse's ``store``, except that a value stored under a training setting's name (the
+    flag's ``dest``) is first checked as that setting (:func:`check_setting`), whichever
+    command takes it: ``--T`` of eval, export and bench has the bounds of distill's. A
+    refused value is a :class:`FlagError` naming the flag."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        if self.dest in TrainConfig.settings():
+            for value in values if isinstance(values, list) else [values]:
+                try:
+                    check_setting(self.dest, value)
+                except ValueError as e:
+                    raise FlagError(parser.prog, f"argument {option_string or self.dest}: "
+                                    f"{e}") from None
+        setattr(namespace, self.dest, values)
+
+
+class Parser(argparse.ArgumentParser):
+    """The parser of ``snnrs`` and its commands: a malformed command line is one line on
+    stderr (``snnrs eval: error: argument --seed: invalid int value: '1.5' (...)``, exit
+    status 2), and every flag of a training setting is checked as it is read
+    (:class:`_StoreSetting`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _StoreSetting)
+        self.register("action", "store", _StoreSetting)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} ('{self.prog} --help' lists the flags)\n")
 
 
 def _flag_names(name: str, spec: Setting, default: Any, command: str) -> tuple[str, ...]:
@@ -101,6 +154,8 @@ def _argument(default: Any, hint: Any, spec: Setting) -> dict[str, Any]:
     if isinstance(default, dict):
         return {"type": _key_value, "action": "append", "metavar": spec.metavar}
     kind = next((t for t in get_args(hint) if t is not type(None)), hint)
+    if get_origin(kind) is list:  # one value per item: --normalize-mean 0.49 0.48 0.45
+        return {"type": get_args(kind)[0], "nargs": "+", "metavar": spec.metavar}
     return {"type": kind, "metavar": spec.metavar}
 
 
@@ -152,7 +207,7 @@ def _wrap(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter  # keeps the examples' line breaks
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="snnrs", description="Train spiking neural networks with ANN-to-SNN distillation.",
         epilog="run 'snnrs <command> --help' for a command's flags and examples",
         formatter_class=fmt)
@@ -204,14 +259,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def training_config(args: argparse.Namespace, command: str) -> TrainConfig:
-    """Defaults < the resumed run's config.yaml < --config < flags."""
+    """Defaults < the resumed run's config.yaml (that of an snnrs run folder only) < --config
+    < flags."""
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "config", "imports")}
     for key in ("model_options", "teacher_model_options", "method_options"):
         if key in flags:
             flags[key] = dict(flags[key])
     files = []
     saved = Path(flags.get("out") or f"runs/{command}") / "config.yaml"
-    if flags.get("resume") and saved.is_file():
+    if flags.get("resume") and saved.is_file() and is_run_folder(saved.parent):
         files.append(saved)
     if "config" in args:
         files.append(args.config)
@@ -270,17 +326,20 @@ def run_command(args: argparse.Namespace) -> int:
     elif args.command == "recipe":
         show_recipe(args.name, args.json)
     elif args.command == "bench":
+        args.device = str(resolve_device(args.device))
         return bench.main(args)
     elif args.command == "export":
         return nir_cli.run(args)
     elif args.command == "eval":
+        if args.json:
+            check_writable_file("--json", args.json)
         result = jobs.evaluate_checkpoint(
             args.checkpoint, data_dir=args.data_dir, device=args.device,
             batch_size=args.eval_batch_size, T=args.T, noise=args.noise, seed=args.seed,
             test_limit=args.test_limit)
         _print_eval(result)
         if args.json:
-            Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+            write_text(args.json, json.dumps(result, indent=2) + "\n")
     else:
         command = "distill" if args.command == "distill" else "teacher"
         cfg = training_config(args, command)
@@ -313,25 +372,64 @@ neuron kinds: each entry point names a module, imported when ``snnrs`` starts.""
 
 def load_extensions(argv: list[str]) -> None:
     """Imports what registers extensions before the parser lists the registries: every
-    installed ``snnrs.plugins`` entry point, then each ``--import MODULE_OR_FILE`` of ``argv``."""
+    installed ``snnrs.plugins`` entry point, then each ``--import MODULE_OR_FILE`` of ``argv``.
+    One that fails is an ImportError of one line: which, the file and line, the error."""
     for entry in importlib.metadata.entry_points(group=PLUGIN_GROUP):
-        entry.load()
+        _load(f"the {PLUGIN_GROUP} entry point {entry.name} ({entry.value})", None, entry.load)
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--import", dest="imports", action="append", default=[])
     for name in pre.parse_known_args(argv)[0].imports:
         path = Path(name)
-        if path.suffix == ".py":
-            if not path.is_file():
-                raise FileNotFoundError(f"--import {name}: no such file")
-            loaded = sys.modules.get(path.stem)
-            if loaded is not None and getattr(loaded, "__file__", None) == str(path.resolve()):
-                continue  # imported already (registering twice would be refused)
-            spec = importlib.util.spec_from_file_location(path.stem, path.resolve())
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[path.stem] = module
-            spec.loader.exec_module(module)
+        if path.suffix != ".py":
+            _load(f"--import {name}", None, lambda name=name: importlib.import_module(name))
+        elif not path.is_file():
+            raise ImportError(f"--import {name}: no such file")
         else:
-            importlib.import_module(name)
+            _load(f"--import {name}", path.resolve(), lambda path=path: _import_file(path))
+
+
+def _import_file(path: Path) -> None:
+    """Runs the file ``path`` as the module ``path.stem``, unless that module is this file
+    imported already (registering twice would be refused)."""
+    loaded = sys.modules.get(path.stem)
+    if loaded is not None and getattr(loaded, "__file__", None) == str(path.resolve()):
+        return
+    spec = importlib.util.spec_from_file_location(path.stem, path.resolve())
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[path.stem]  # so that a corrected file is imported next time
+        raise
+
+
+def _load(what: str, file: Path | None, load: Callable[[], object]) -> None:
+    """Calls ``load``; an exception it raises becomes an ImportError of one line: ``what``,
+    where it was raised (:func:`_where`) and the error."""
+    try:
+        load()
+    except Exception as e:
+        error = e.msg if isinstance(e, SyntaxError) else str(e)
+        raise ImportError(f"{what}: {_where(e, file)}{type(e).__name__}: {error}") from None
+
+
+def _where(e: Exception, file: Path | None) -> str:
+    """Where ``e`` was raised while importing ``file`` (None: a module): ``"line 3: "`` in
+    ``file`` (its last line that ran), else ``"/path/to/mod.py, line 3: "`` (the deepest
+    line outside the import machinery and this module), else ``""``."""
+    if isinstance(e, SyntaxError):
+        place = (e.filename, e.lineno) if e.filename else None
+    else:
+        frames = [(f.filename, f.lineno) for f in traceback.extract_tb(e.__traceback__)
+                  if not f.filename.startswith("<") and f.filename != __file__
+                  and Path(f.filename).parent != Path(importlib.__file__).parent]
+        mine = [f for f in frames if file is not None and Path(f[0]) == file]
+        place = (mine or frames or [None])[-1]
+    if place is None:
+        return ""
+    return (f"line {place[1]}: " if file is not None and Path(place[0]) == file
+            else f"{place[0]}, line {place[1]}: ")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -339,11 +437,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         load_extensions(argv)
-    except (ImportError, FileNotFoundError) as e:
+    except ImportError as e:
         print(f"snnrs: error: {e}", file=sys.stderr)
         return 2
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except FlagError as e:
+        print(f"{e.prog}: error: {e}", file=sys.stderr)
+        return 2
     try:
         return run_command(args)
     except (ValueError, OSError) as e:  # CheckpointError is a ValueError

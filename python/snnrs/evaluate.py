@@ -81,6 +81,10 @@ def _check_batch_size(batch_size: int) -> int:
     return batch_size
 
 
+class NonFiniteOutputError(ValueError):
+    """A network answered NaN or infinite logits: it is broken, and has no accuracy."""
+
+
 class Score(NamedTuple):
     """Top-1 accuracy (a fraction) and how many distinct classes the network predicted."""
 
@@ -95,7 +99,8 @@ def score(model: nn.Module, imageset: data.ImageSet, normalize: nn.Module, *,
     """The :class:`Score` of ``model`` on ``imageset``, in eval mode, optionally with the
     corruption ``noise`` (see :func:`noise`) drawn from a generator seeded with ``seed``.
 
-    ``model`` maps normalised images ``[B, C, H, W]`` to logits ``[B, K]``.
+    ``model`` maps normalised images ``[B, C, H, W]`` to logits ``[B, K]``; a logit that is
+    not finite raises :class:`NonFiniteOutputError` (a broken network has no accuracy).
     """
     device = torch.device(device)
     batch_size = _check_batch_size(batch_size)
@@ -103,12 +108,20 @@ def score(model: nn.Module, imageset: data.ImageSet, normalize: nn.Module, *,
         raise ValueError("cannot measure accuracy on an empty image set")
     generator = torch.Generator(device).manual_seed(seed) if noise is not None else None
     normalize = normalize.to(device)
-    correct, predicted = 0, set()
+    correct, broken, predicted = 0, 0, set()
     with _EvalMode(model):
         for images, labels in _inputs(imageset, normalize, batch_size, device, noise, generator):
-            guess = model(images).argmax(1)
-            correct += int((guess == labels).sum())
+            logits = model(images)
+            guess = logits.argmax(1)
+            right, bad = torch.stack([(guess == labels).sum(),
+                                      (~logits.isfinite()).any(1).sum()]).tolist()
+            correct, broken = correct + right, broken + bad
             predicted.update(guess.unique().tolist())
+    if broken:
+        raise NonFiniteOutputError(
+            f"the network's outputs are NaN or infinite for {broken} of {len(imageset)} images"
+            f"{'' if noise is None else ' under noise'}: a broken network has no accuracy (are "
+            "its weights finite and of a sane size?)")
     return Score(correct / len(imageset), len(predicted))
 
 

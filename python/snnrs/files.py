@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Callable
@@ -68,6 +69,12 @@ def _disk_full(e: BaseException) -> bool:
         s in str(e) for s in ("unexpected pos", "No space left", "file write failed"))
 
 
+#: The ending of every temporary file snnrs writes (``.<target>.<random>.snnrs.tmp``), so that
+#: it can tell its own leftovers from anyone else's files.
+TEMP_SUFFIX = ".snnrs.tmp"
+_TEMPORARY = re.compile(r"\..+\.[^./]+" + re.escape(TEMP_SUFFIX), re.DOTALL)
+
+
 def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -> None:
     """Calls ``write(f)`` on a temporary binary file beside ``path``, then renames it over
     ``path``. If ``write`` raises, the temporary file is removed and ``path`` is untouched; a
@@ -93,13 +100,27 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     _fsync_dir(path.parent)
 
 
-TEMP_SUFFIX = ".tmp"
+def is_temporary(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is named as :func:`write_atomic` names its temporary files:
+    ``.<target>.<random>`` followed by :data:`TEMP_SUFFIX`. No other file is ever removed as a
+    temporary.
+
+    Example:
+        >>> is_temporary(".student.pt.k2x9a_1q.snnrs.tmp"), is_temporary(".notes.tmp")
+        (True, False)
+    """
+    return _TEMPORARY.fullmatch(Path(path).name) is not None
 
 
 def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
-    """Deletes the temporary files that writes killed mid-way left in ``directory`` and its
-    subfolders (call it only while holding the folder's :class:`FolderLock`); returns them."""
-    stale = [p for p in Path(directory).rglob(f".*{TEMP_SUFFIX}") if p.is_file()]
+    """Deletes the temporary files that writes killed mid-way left in ``directory`` itself (not
+    in its subfolders), those named by :func:`write_atomic` only (:func:`is_temporary`); call it
+    only while holding the folder's :class:`FolderLock`. Returns the files removed."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    stale = [p for p in directory.iterdir()
+             if is_temporary(p) and p.is_file() and not p.is_symlink()]
     for p in stale:
         with contextlib.suppress(FileNotFoundError):
             p.unlink()
@@ -110,6 +131,9 @@ class FolderLock:
     """An advisory lock on a run folder: one snnrs run at a time. The operating system releases
     it when the process ends, however it ends. Where ``fcntl`` is missing (Windows) it only
     records the owner.
+
+    Its file, :attr:`NAME`, stays after a run and marks the folder as an snnrs run folder
+    (:func:`is_run_folder`); :meth:`abandon` takes back a start that wrote nothing.
 
     Example:
         >>> import tempfile
@@ -127,19 +151,28 @@ class FolderLock:
     def __init__(self, directory: str | os.PathLike) -> None:
         self.path = Path(directory) / self.NAME
         self._file: BinaryIO | None = None
+        self._created = False  # whether acquire made the lock file
+        self._folders: list[Path] = []  # the folders acquire made, outermost first
 
     def acquire(self) -> FolderLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(self.path, "a+b")
-        try:
-            if fcntl is not None:
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            owner = f.read().decode(errors="replace").strip() or "unknown"
-            f.close()
-            raise FolderBusyError(f"{self.path.parent} is in use by another snnrs run (process "
-                                  f"{owner}); wait for it or choose another --out") from None
+        folder = self.path.parent
+        self._folders = [p for p in (*reversed(folder.absolute().parents), folder.absolute())
+                         if not p.exists()]
+        folder.mkdir(parents=True, exist_ok=True)
+        while True:
+            f, self._created = _open_or_create(self.path)
+            try:
+                if fcntl is not None:
+                    fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0)
+                owner = f.read().decode(errors="replace").strip() or "unknown"
+                f.close()
+                raise FolderBusyError(f"{folder} is in use by another snnrs run (process "
+                                      f"{owner}); wait for it or choose another --out") from None
+            if _still_at(f, self.path):
+                break
+            f.close()  # its holder abandoned it between our open and our lock: open the new one
         f.seek(0)
         f.truncate()
         f.write(str(os.getpid()).encode())
@@ -152,11 +185,58 @@ class FolderLock:
             self._file.close()  # closing the descriptor releases the lock
             self._file = None
 
+    def abandon(self) -> None:
+        """Releases the lock and removes what :meth:`acquire` created, the lock file and the
+        folders it made (those still empty): for a run refused before it wrote anything."""
+        if self._file is not None and self._created:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()  # while holding it: no other run can be using it
+        self.release()
+        for folder in reversed(self._folders):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty: someone else's now
+                break
+        self._folders = []
+
     def __enter__(self) -> FolderLock:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def _open_or_create(path: Path) -> tuple[BinaryIO, bool]:
+    """``path`` opened for reading and writing, and whether this call created it."""
+    try:
+        return os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666), "r+b"), True
+    except FileExistsError:
+        try:
+            return os.fdopen(os.open(path, os.O_RDWR), "r+b"), False
+        except FileNotFoundError:  # removed in between
+            return _open_or_create(path)
+
+
+def _still_at(f: BinaryIO, path: Path) -> bool:
+    """Whether the open file ``f`` is still the one at ``path``."""
+    try:
+        return os.path.samestat(os.fstat(f.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def is_run_folder(directory: str | os.PathLike) -> bool:
+    """Whether an snnrs run has taken ``directory``: it holds the :class:`FolderLock` file.
+
+    Example:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> before = is_run_folder(folder)
+        >>> FolderLock(folder).acquire().release()
+        >>> before, is_run_folder(folder)
+        (False, True)
+    """
+    return (Path(directory) / FolderLock.NAME).is_file()
 
 
 class FolderBusyError(ValueError):

@@ -227,11 +227,14 @@ neuron_forward.register_autograd(_autograd_backward, setup_context=_setup_contex
 
 
 def tau_to_leak(tau: float) -> float:
-    """``1 / tau`` after checking ``tau`` is a finite number > 0."""
-    tau = finite("tau", tau)
-    if tau <= 0:
-        raise ValueError(f"tau must be > 0, got {tau}")
-    return 1.0 / tau
+    """The ops' ``leak``, ``1 / tau``, after checking ``tau`` is a time constant (finite, >= 1;
+    see :func:`snnrs._contract.time_constant`).
+
+    Example:
+        >>> tau_to_leak(4.0)
+        0.25
+    """
+    return 1.0 / _contract.time_constant("tau", tau)
 
 
 def check_input(x_seq: Tensor, v0: "Tensor | float | None", v_rest: float) -> tuple[Tensor, Tensor]:

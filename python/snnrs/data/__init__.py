@@ -22,7 +22,14 @@ from .datasets import DATASETS, Dataset, default_augment, load, normalization, r
 from .loader import batches, num_batches, shard_indices
 from .noise import gaussian_noise, salt_and_pepper
 from .policies import POLICIES, AutoAugment, Erase, TrainTransform
-from .sets import DataSplits, ImageSet, hold_out
+from .sets import (
+    DataSplits,
+    ImageSet,
+    balanced_subset,
+    check_every_class,
+    hold_out,
+    missing_classes,
+)
 from .transforms import (
     Augment,
     Normalize,
@@ -43,12 +50,15 @@ __all__ = [
     "ImageSet",
     "Normalize",
     "TrainTransform",
+    "balanced_subset",
     "batches",
+    "check_every_class",
     "cutout",
     "default_augment",
     "gaussian_noise",
     "hold_out",
     "load",
+    "missing_classes",
     "normalization",
     "num_batches",
     "random_crop",

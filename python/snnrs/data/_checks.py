@@ -21,3 +21,15 @@ def check_fraction(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
         raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
     return float(value)
+
+
+def shown(text: object, limit: int = 60) -> str:
+    """``str(text)``, cut to ``limit`` characters with the full length said: for a message that
+    quotes a line or a number of a file.
+
+    Example:
+        >>> shown("7" * 5000, limit=5)
+        '77777... (5000 characters)'
+    """
+    text = str(text)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"

@@ -1,4 +1,5 @@
-"""The datasets snnrs ships: the embedded MNIST subset, CIFAR-10/100 and image folders.
+"""The datasets snnrs ships: the embedded MNIST subset, CIFAR-10/100 (pickles, or CIFAR-10 as
+image files) and image folders.
 
 Each registers its loader with its augmentation; all normalise with the train split's
 per-channel statistics.
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from .cifar import load_cifar10, load_cifar100
 from .datasets import register_dataset
-from .folder import load_folder
+from .folder import load_folder, load_known_folder
 from .mnist import load_mnist
 from .sets import DataSplits
 
@@ -41,3 +42,13 @@ def folder(data_dir: Path, seed: int,
     """An image folder (``train/<class>/*``, ``test/<class>/*``); ``image_size`` ``(H, W)``
     resizes every image."""
     return load_folder(data_dir, None if image_size is None else tuple(image_size))
+
+
+@register_dataset("cifar10-folder", augment={"crop_padding": 4, "flip": True}, shape=(10, 3))
+def cifar10_folder(data_dir: Path, seed: int) -> DataSplits:
+    """CIFAR-10 as image files: ``train/<class>/*`` and ``test/<class>/*`` (e.g. JPEGs), one
+    folder per CIFAR-10 class named as CIFAR-10 names it, labelled in its order (airplane 0 ..
+    truck 9), every image 32x32 and read as RGB; trained like ``cifar10``."""
+    from .events.datasets import CIFAR10_CLASSES  # here: importing events registers its sets
+
+    return load_known_folder(data_dir, "cifar10-folder", CIFAR10_CLASSES, 3, (32, 32))

@@ -5,7 +5,8 @@
 ``load_cifar100(data_dir)`` reads ``train``, ``test`` and ``meta`` from
 ``data_dir/cifar-100-python/`` or ``data_dir`` (fine labels). Each image is a row of 3072
 bytes, the red, green and blue 32x32 planes in turn. Files are unpickled with
-:class:`~snnrs.data.safe_pickle.SafeUnpickler`, so a data file cannot run code.
+:func:`~snnrs.data.safe_pickle.load_pickle`, so a data file cannot run code nor make the
+unpickler allocate more than the file holds; every error about a file names it.
 
 Example:
     >>> import pickle, tempfile, numpy as np
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._checks import shown
 from .safe_pickle import load_pickle
 from .sets import DataSplits, ImageSet
 
@@ -82,17 +84,40 @@ def _batch(path: Path, label_key: bytes, num_classes: int) -> tuple[torch.Tensor
         shape = getattr(data, "shape", None)
         raise ValueError(f"{path}: 'data' must be a uint8 array [N, {_ROW}], got "
                          f"{type(data).__name__} {getattr(data, 'dtype', '')} {shape}")
-    try:
-        labels = np.asarray(labels, dtype=np.int64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{path}: {label_key.decode()!r} must be integers ({err})") from err
-    if labels.shape != (data.shape[0],):
-        raise ValueError(f"{path}: {data.shape[0]} images but {label_key.decode()!r} has shape "
-                         f"{labels.shape}")
-    if labels.size and not 0 <= labels.min() <= labels.max() < num_classes:
-        raise ValueError(f"{path}: labels must lie in [0, {num_classes})")
+    labels = _labels(path, label_key.decode(), labels, data.shape[0], num_classes)
     images = torch.from_numpy(np.ascontiguousarray(data)).reshape(-1, 3, 32, 32)
-    return images, torch.from_numpy(labels)
+    return images, labels
+
+
+def _labels(path: Path, name: str, labels: Any, n: int, num_classes: int) -> torch.Tensor:
+    """``labels`` as int64 ``[n]``, each in ``[0, num_classes)``, else a ValueError naming the
+    file and the first bad label. A list must hold Python ints (compared as they are, of any
+    size); an array must have an integer dtype: floats would be truncated silently."""
+    if isinstance(labels, (list, tuple)) and all(type(v) is int for v in labels):
+        values = np.array(labels, dtype=object).reshape(-1)
+    elif isinstance(labels, np.ndarray) and labels.dtype.kind in "iu":
+        values = labels
+    else:
+        raise ValueError(f"{path}: {name!r} must be a list of integers, got "
+                         f"{_not_integers(labels)}")
+    if values.shape != (n,):
+        raise ValueError(f"{path}: {n} images but {name!r} has shape {values.shape}")
+    outside = np.flatnonzero((values < 0) | (values >= num_classes))
+    if outside.size:
+        i = int(outside[0])
+        raise ValueError(f"{path}: labels must lie in [0, {num_classes}) (the classes of the "
+                         f"meta file), but label {i} is {shown(values[i])}")
+    return torch.from_numpy(values.astype(np.int64))
+
+
+def _not_integers(labels: Any) -> str:
+    """What ``labels`` holds instead of integers, for a message."""
+    if isinstance(labels, np.ndarray):
+        return f"an array of {labels.dtype}"
+    if isinstance(labels, (list, tuple)):
+        i, v = next((i, v) for i, v in enumerate(labels) if type(v) is not int)
+        return f"{type(v).__name__} {shown(repr(v))} at index {i}"
+    return f"a {type(labels).__name__}"
 
 
 def _names(path: Path, key: bytes) -> tuple[str, ...]:

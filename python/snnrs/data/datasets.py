@@ -7,8 +7,8 @@ its own keyword options, and returns a :class:`DataSplits`.
 
 Example:
     >>> from snnrs import data
-    >>> list(data.DATASETS)
-    ['mnist', 'cifar10', 'cifar100', 'folder', 'n-mnist', 'cifar10-dvs', 'dvs128-gesture']
+    >>> print(", ".join(data.DATASETS))
+    mnist, cifar10, cifar100, folder, cifar10-folder, n-mnist, cifar10-dvs, dvs128-gesture
     >>> splits = data.load("mnist", seed=1)
     >>> len(splits.train), len(splits.test), splits.num_classes, splits.in_channels
     (4000, 1000, 10, 1)

@@ -3,9 +3,11 @@
 torchvision's transforms draw one set of random parameters per call, so a batch passed whole
 would share them; these modules call them image by image (torch's global generator, re-seeded
 by the trainer at every epoch, so a resumed run draws the same). :class:`AutoAugment` runs in
-the trainer before normalisation, on the images' exact ``uint8`` values; :class:`Erase` after
-it, so that an erased pixel is 0 in normalised units (the dataset's mean colour), as the
-reference code's transform order makes it.
+the trainer before normalisation, on the images' exact ``uint8`` values. :class:`Erase` runs
+after normalisation by default, so that an erased pixel is 0 in normalised units (the
+dataset's mean colour), as the SAMD + NLD code's transform order makes it; or before it
+(:class:`TrainTransform`'s ``erase_before_normalize``), so that an erased pixel is black, as
+the Cutout of the Joint A-SNN and rate-based backprop codes makes it.
 
 Example:
     >>> x = torch.randint(0, 256, (4, 3, 8, 8)).float() / 255
@@ -39,6 +41,10 @@ class AutoAugment(nn.Module):
     """torchvision's AutoAugment ``policy`` (``"cifar10"``, ``"imagenet"`` or ``"svhn"``),
     one sub-policy drawn per image. Identity in ``eval()`` mode.
 
+    ``fill`` is the ``uint8`` grey level (0 to 255) of the pixels that a rotation, shear or
+    translation uncovers: torchvision's default 0 (black), or 128 (mid-grey) as the PIL
+    ``CIFAR10Policy`` of the Joint A-SNN and rate-based backprop codes fills them.
+
     Each image draws its sub-policy, whether each of its two operations applies (with the
     policy's probability) and the sign of a signed magnitude, as torchvision's AutoAugment does
     per call; the images that drew the same operation, magnitude and sign then go through
@@ -49,15 +55,16 @@ class AutoAugment(nn.Module):
     ``uint8``) in and out; the policy sees the ``uint8`` values, as on a PIL image.
     """
 
-    def __init__(self, policy: str = "cifar10") -> None:
+    def __init__(self, policy: str = "cifar10", fill: int = 0) -> None:
         super().__init__()
         if policy not in POLICIES:
             raise ValueError(f"unknown autoaugment policy {policy!r}; expected one of: "
                              f"{', '.join(POLICIES)}")
+        self.fill = check_int("autoaugment fill", fill, 0, 255)
         from torchvision.transforms import v2  # only when asked for: a slow import
 
         self.policy = policy
-        self.transform = v2.AutoAugment(v2.AutoAugmentPolicy(policy))
+        self.transform = v2.AutoAugment(v2.AutoAugmentPolicy(policy), fill=self.fill)
 
     def forward(self, x: Tensor) -> Tensor:
         _check_images(x, "autoaugment")
@@ -93,7 +100,7 @@ class AutoAugment(nn.Module):
         return out
 
     def extra_repr(self) -> str:
-        return f"policy={self.policy!r}"
+        return f"policy={self.policy!r}, fill={self.fill}"
 
 
 class Erase(nn.Module):
@@ -139,24 +146,40 @@ class Erase(nn.Module):
 class TrainTransform(nn.Module):
     """A training batch from ``[0, 1]`` floats to what the network sees: ``augment`` (crops,
     flips, rolls: :class:`~snnrs.data.Augment`), ``policy`` (:class:`AutoAugment`),
-    ``normalize``, then ``erase`` (:class:`Erase`); each optional but ``normalize``. In
-    ``eval()`` mode only ``normalize`` acts.
+    ``normalize``, then ``erase`` (:class:`Erase`); each optional but ``normalize``. With
+    ``erase_before_normalize``, ``erase`` runs just before ``normalize`` instead, so an erased
+    pixel is 0 in pixel space (black, ``-mean / std`` after normalisation) rather than 0 after
+    it (the mean colour). In ``eval()`` mode only ``normalize`` acts.
 
     Shape: ``[B, C, H, W]`` (or frames ``[B, T, C, H, W]``: no policy, no erasing) in and out.
+
+    Example:
+        >>> from snnrs.data import Normalize
+        >>> t = TrainTransform(Normalize((0.5,), (0.25,)), erase=Erase(cutout=64),
+        ...                    erase_before_normalize=True)
+        >>> t(torch.ones(1, 1, 4, 4)).unique().tolist()       # every pixel erased, then black
+        [-2.0]
     """
 
     def __init__(self, normalize: nn.Module, augment: nn.Module | None = None,
-                 policy: AutoAugment | None = None, erase: Erase | None = None) -> None:
+                 policy: AutoAugment | None = None, erase: Erase | None = None,
+                 erase_before_normalize: bool = False) -> None:
         super().__init__()
         self.augment, self.policy = augment, policy
         self.normalize, self.erase = normalize, erase
+        self.erase_before_normalize = bool(erase_before_normalize)
 
     def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         if self.augment is not None:
             x = self.augment(x, generator=generator)
         if self.policy is not None:
             x = self.policy(x)
+        if self.erase is not None and self.erase_before_normalize:
+            x = self.erase(x, generator)
         x = self.normalize(x)
-        if self.erase is not None:
+        if self.erase is not None and not self.erase_before_normalize:
             x = self.erase(x, generator)
         return x
+
+    def extra_repr(self) -> str:
+        return f"erase_before_normalize={self.erase_before_normalize}"

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
+
+from ._checks import check_int
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -136,6 +139,26 @@ class DataSplits:
         return self._moments[1]
 
 
+def _class_ranks(labels: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """A random permutation ``perm`` of the samples and, for each position ``i``, the rank of
+    sample ``perm[i]`` among the samples of its class in that order (0, 1, ... per class).
+
+    Shape:
+        - labels: ``[N]`` int64, non-negative
+        - returns: ``[N]`` and ``[N]`` int64
+    """
+    perm = torch.randperm(labels.numel(), generator=generator)
+    shuffled = labels[perm]
+    counts = torch.bincount(shuffled)
+    # A stable sort keeps the random order within a class, and subtracting the class's start
+    # offset counts from zero.
+    order = torch.sort(shuffled, stable=True).indices
+    starts = counts.cumsum(0) - counts
+    rank = torch.empty_like(perm)
+    rank[order] = torch.arange(labels.numel()) - starts[shuffled[order]]
+    return perm, rank
+
+
 def stratified_split(labels: Tensor, test_fraction: float,
                      generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """Train and test indices: ``round(test_fraction * n_c)`` random samples of each class
@@ -145,17 +168,90 @@ def stratified_split(labels: Tensor, test_fraction: float,
         - labels: ``[N]`` int64, non-negative
         - returns: ``[N_train]`` and ``[N_test]`` int64 indices into ``labels``
     """
-    perm = torch.randperm(labels.numel(), generator=generator)
-    shuffled = labels[perm]
-    counts = torch.bincount(shuffled)
-    # Position of each shuffled sample among the samples of its class: a stable sort keeps the
-    # random order within a class, and subtracting the class's start offset counts from zero.
-    order = torch.sort(shuffled, stable=True).indices
-    starts = counts.cumsum(0) - counts
-    rank = torch.empty_like(perm)
-    rank[order] = torch.arange(labels.numel()) - starts[shuffled[order]]
-    is_test = rank < (counts.double() * test_fraction).round().long()[shuffled]
+    perm, rank = _class_ranks(labels, generator)
+    counts = torch.bincount(labels)
+    is_test = rank < (counts.double() * test_fraction).round().long()[labels[perm]]
     return perm[~is_test], perm[is_test]
+
+
+def balanced_counts(available: Tensor, n: int, generator: torch.Generator) -> Tensor:
+    """How many of ``n`` samples to take from each class, as equal as ``available`` allows:
+    class ``c`` gets ``min(available[c], q)`` for the largest level ``q`` at which that sums
+    to at most ``n``, and the ``r`` samples still missing go one each to ``r`` classes that
+    have more, drawn by ``generator``.
+
+    Shape:
+        - available: ``[K]`` int64, samples per class
+        - returns: ``[K]`` int64, summing to ``min(n, available.sum())``
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> balanced_counts(torch.tensor([9, 9, 1]), 7, g).tolist()  # level 3, 1 left over
+        [3, 3, 1]
+        >>> sorted(balanced_counts(torch.tensor([5, 5, 5]), 7, g).tolist())
+        [2, 2, 3]
+    """
+    n = min(n, int(available.sum()))
+    low, high = 0, int(available.max()) if available.numel() else 0
+    while low < high:  # the largest level whose clipped counts fit in n
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if int(available.clamp(max=mid).sum()) <= n else (low, mid - 1)
+    counts = available.clamp(max=low)
+    more = (available > low).nonzero().flatten()
+    extra = more[torch.randperm(more.numel(), generator=generator)[:n - int(counts.sum())]]
+    counts[extra] += 1
+    return counts
+
+
+def balanced_subset(split: ImageSet, n: int, seed: int = 0, *, name: str = "n",
+                    what: str = "the split") -> ImageSet:
+    """``n`` samples of ``split``, the same number of each class (:func:`balanced_counts`),
+    each class's drawn at random with ``seed``, in the original order: a small training or
+    test set that keeps every class. ``n`` above ``len(split)`` is a ValueError naming
+    ``name`` (the setting that asked for it) and ``what`` (the split); ``n == len(split)`` is
+    the whole split.
+
+    Example:
+        >>> images = torch.zeros(12, 1, 2, 2, dtype=torch.uint8)
+        >>> labels = torch.tensor([0] * 8 + [1] * 2 + [2] * 2)  # sorted by class
+        >>> balanced_subset(ImageSet(images, labels), 6, seed=0).labels.tolist()
+        [0, 0, 1, 1, 2, 2]
+    """
+    n = check_int(name, n, 1)
+    if n > len(split):
+        raise ValueError(f"{name}={n} is more than the {len(split)} samples of {what}; leave "
+                         "it unset to use them all")
+    generator = torch.Generator().manual_seed(seed)
+    perm, rank = _class_ranks(split.labels, generator)
+    quota = balanced_counts(torch.bincount(split.labels), n, generator)
+    keep = perm[rank < quota[split.labels[perm]]].sort().values
+    return ImageSet(split.images[keep], split.labels[keep])
+
+
+def missing_classes(split: ImageSet, classes: Sequence[str]) -> tuple[str, ...]:
+    """The names in ``classes`` (label ``i`` is ``classes[i]``) that no sample of ``split``
+    has.
+
+    Example:
+        >>> images = torch.zeros(2, 1, 1, 1, dtype=torch.uint8)
+        >>> missing_classes(ImageSet(images, torch.tensor([0, 2])), ("a", "b", "c"))
+        ('b',)
+    """
+    present = torch.bincount(split.labels, minlength=len(classes))[:len(classes)] > 0
+    return tuple(c for c, p in zip(classes, present.tolist(), strict=True) if not p)
+
+
+def check_every_class(split: ImageSet, classes: Sequence[str], what: str) -> None:
+    """Raises a ValueError if ``split`` lacks a class: a network trained on it never learns
+    that class, and only the report would say so, after training. ``what`` names the set and
+    what made it, e.g. ``"the training set (train_limit=5)"``; the message names the missing
+    classes (the first 10 of them)."""
+    missing = missing_classes(split, classes)
+    if missing:
+        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more"
+                                           if len(missing) > 10 else "")
+        raise ValueError(f"{what} has no images of {len(missing)} of the {len(classes)} "
+                         f"classes ({shown}); a network trained on it cannot learn them")
 
 
 def hold_out(split: ImageSet, fraction: float, seed: int = 0) -> tuple[ImageSet, ImageSet]:

@@ -16,6 +16,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -137,19 +139,45 @@ class Augment(nn.Module):
                 f"{roll}")
 
 
+def check_mean_std(mean: Sequence[float], std: Sequence[float],
+                   names: tuple[str, str] = ("mean", "std"),
+                   ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel normalisation constants as tuples of floats, if they are one finite number
+    per channel each and every ``std`` is positive; else a ValueError naming them by ``names``.
+
+    Example:
+        >>> check_mean_std([0.4914, 0.4822, 0.4465], [0.2023, 0.1994, 0.2010])[1]
+        (0.2023, 0.1994, 0.201)
+        >>> check_mean_std([0.5], [0.0], ("normalize_mean", "normalize_std"))
+        Traceback (most recent call last):
+        ...
+        ValueError: normalize_std must be positive, got (0.0,)
+    """
+    m, s = names
+    values = (*mean, *std)
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+        raise ValueError(f"{m} and {s} must be numbers, got {list(mean)} and {list(std)}")
+    mean, std = tuple(map(float, mean)), tuple(map(float, std))
+    if len(mean) != len(std) or not mean:
+        raise ValueError(f"{m} and {s} need one value per channel, got {len(mean)} and "
+                         f"{len(std)}")
+    if not all(map(math.isfinite, mean + std)):
+        raise ValueError(f"{m} and {s} must be finite, got {mean} and {std}")
+    if any(v <= 0 for v in std):
+        raise ValueError(f"{s} must be positive, got {std}")
+    return mean, std
+
+
 class Normalize(nn.Module):
-    """``(x - mean) / std`` per channel; ``mean`` and ``std`` are buffers (saved, moved).
+    """``(x - mean) / std`` per channel; ``mean`` and ``std`` are buffers (saved, moved),
+    checked by :func:`check_mean_std`.
 
     Shape: ``[..., C, H, W]`` in and out.
     """
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
-        if len(mean) != len(std) or not len(mean):
-            raise ValueError(f"mean and std need one value per channel, got {len(mean)} and "
-                             f"{len(std)}")
-        if any(s <= 0 for s in std):
-            raise ValueError(f"std must be positive, got {tuple(std)}")
+        mean, std = check_mean_std(mean, std)
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32)[:, None, None])
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32)[:, None, None])
 

@@ -20,6 +20,7 @@ Example::
 """
 
 from .export import export
+from .limits import Limits
 from .load import NIRModule, load
 
-__all__ = ["NIRModule", "export", "load"]
+__all__ = ["Limits", "NIRModule", "export", "load"]

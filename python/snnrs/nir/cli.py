@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import sys
 import textwrap
+from collections.abc import Sequence
 from typing import Any
 
-from .. import data
+from torch import nn
+
 from ..files import write_atomic
 from ..train import checkpoint
+from ..train.config import check_writable_file
 from ._lib import require
 from .export import export
+from .limits import Limits, size
 
 EXAMPLES = """\
 examples:
@@ -60,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as e:
         print(f"snnrs export: error: {e}", file=sys.stderr)
         return 2
+    check_writable_file("--nir", args.nir)
     model, ckpt = checkpoint.load_model(args.checkpoint, "cpu")
     spec = checkpoint.model_spec(ckpt, args.checkpoint)
     if spec.kind != "snn":
@@ -67,8 +73,11 @@ def run(args: argparse.Namespace) -> int:
                          "spiking network, such as distill's student.pt")
     if args.T is not None:
         model.T = args.T
-    shape = tuple(args.input_shape) if args.input_shape else _image_shape(ckpt, model.T,
-                                                                           args.data_dir)
+    if args.input_shape:
+        checkpoint.check_channels(spec, args.input_shape[0], "--input-shape", args.checkpoint)
+        check_image_size(model, args.input_shape)
+    shape = (tuple(args.input_shape) if args.input_shape else
+             _image_shape(ckpt, args.checkpoint, model.T, args.data_dir))
     graph = export(model, shape, dt=args.dt, readout=args.readout)
     trained_on = ckpt["data"]
     graph.metadata.update(snnrs_dataset=trained_on["dataset"],
@@ -83,11 +92,34 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _image_shape(ckpt: dict[str, Any], T: int, data_dir: str | None) -> tuple[int, ...]:
+def check_image_size(model: nn.Module, shape: Sequence[int]) -> None:
+    """A ValueError naming ``--input-shape`` unless the image ``shape`` ``(C, H, W)`` has sizes
+    >= 1 and keeps one sample at ``model``'s widest conv (the most output channels, at the
+    full ``H x W``: an upper bound of every layer's) within :class:`Limits`'s ``array_bytes``
+    in float64, the precision the export checks its graph in; checked before anything of that
+    size is allocated.
+
+    Example:
+        >>> check_image_size(nn.Conv2d(1, 64, 3), (1, 5000, 5000))
+        Traceback (most recent call last):
+        ...
+        ValueError: --input-shape 1 5000 5000: at its widest conv (64 channels) one image \
+takes 11.9 GiB in float64, more than the limit of 1 GiB; give a smaller H and W
+    """
+    flag = "--input-shape " + " ".join(map(str, shape))
+    if any(s < 1 for s in shape):
+        raise ValueError(f"{flag}: every size must be >= 1")
+    widest = max([shape[0], *(getattr(m, "out_channels", 0) for m in model.modules())])
+    need, cap = widest * math.prod(shape[1:]) * 8, Limits().array_bytes
+    if need > cap:
+        raise ValueError(f"{flag}: at its widest conv ({widest} channels) one image takes "
+                         f"{size(need)} in float64, more than the limit of {size(cap)}; give a "
+                         "smaller H and W")
+
+
+def _image_shape(ckpt: dict[str, Any], path: str, T: int, data_dir: str | None,
+                 ) -> tuple[int, ...]:
     """One sample's per-step shape ``(C, H, W)``, from the test split of the checkpoint's
     dataset (as ``snnrs eval`` loads it)."""
-    name, saved = ckpt["data"]["dataset"], ckpt.get("config", {})
-    frames = {"T": T} if data.DATASETS[name].time_steps else {}
-    test = data.load(name, data_dir or saved.get("data_dir"), seed=saved.get("seed", 0),
-                     **frames).test
+    test = checkpoint.evaluation_set(ckpt, path, data_dir, T)
     return tuple(int(s) for s in test.images.shape[-3:])

@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from torch import Tensor, nn
 from . import graph as graphs
 from . import semantics
 from ._lib import require
+from .limits import Limits, check_arrays, check_file, check_limits, check_shape
 from .nodes import Stateful, build
 
 if TYPE_CHECKING:
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 
 
 def load(graph: nir.NIRGraph | str | os.PathLike, dt: float | None = None, *,
-         dtype: torch.dtype = torch.float32) -> NIRModule:
+         dtype: torch.dtype = torch.float32, limits: Limits | None = None) -> NIRModule:
     """A module running NIR ``graph`` step by step in time.
 
     Args:
@@ -36,6 +38,10 @@ def load(graph: nir.NIRGraph | str | os.PathLike, dt: float | None = None, *,
             ``v <- v + (dt / tau) ((v_leak - v) + r I)``); default: the ``dt`` in the graph's
             metadata (snnrs writes it), else a ValueError asks for it.
         dtype: of the weights and neuron parameters.
+        limits: the most memory the graph may make snnrs allocate (:class:`Limits`, default
+            ``Limits()``): a file's datasets are checked against it, and against the bytes the
+            file stores for them, before any is read; a graph's arrays and one sample's shape
+            at every node before anything of that size is allocated.
 
     Returns:
         A :class:`NIRModule`: input ``[T, B, *input]`` -> the output node's ``[T, B, *out]``.
@@ -45,41 +51,60 @@ def load(graph: nir.NIRGraph | str | os.PathLike, dt: float | None = None, *,
     Raises:
         ValueError: naming the node, for a node type snnrs cannot run, a malformed graph (edges
             to missing nodes, no or several inputs, unreachable nodes, mismatched shapes,
-            non-finite or non-positive time constants) or a missing ``dt``.
+            parameters that are not a neuron's: non-finite, or a time constant below ``dt``)
+            or a missing ``dt``; naming the file, the dataset and the limit, for a graph past
+            ``limits`` or a file declaring more data than it holds.
     """
     lib = require()
+    limits = check_limits(limits)
     if isinstance(graph, (str, os.PathLike)):
-        graph = _read(lib, graph)
+        graph = _read(lib, graph, limits)
     if not isinstance(graph, lib.NIRGraph):
         raise TypeError(f"load takes a nir.NIRGraph or a path, got {type(graph).__name__}")
-    if dt is None:
-        dt = (graph.metadata or {}).get("dt")
-        if dt is None:
-            raise ValueError("the graph does not record its time step; pass dt (seconds), the "
-                             "step its time constants were written for")
-        dt = float(np.asarray(dt))
-    dt = semantics.check_dt(dt)
+    dt = semantics.check_dt(_graph_dt(graph) if dt is None else dt)
     plan = graphs.plan(graph)
+    check_arrays({n: node for n, node in plan.nodes.items() if node is not graphs.PASS}, limits)
+    input_shape = _shape(plan.nodes[plan.input].input_type, plan.input)
+    check_shape(f"the Input node {plan.input!r}", input_shape, dtype, limits)
     modules = {name: build(name, plan.nodes[name], dt, dtype) for name in plan.order
                if plan.nodes[name] is not graphs.PASS
                and type(plan.nodes[name]).__name__ not in ("Input", "Output")}
-    return NIRModule(plan, modules, _shape(plan.nodes[plan.input].input_type, plan.input), dt)
+    return NIRModule(plan, modules, input_shape, dt, limits)
 
 
-def _read(nir: Any, path: str | os.PathLike) -> Any:
+def _read(nir: Any, path: str | os.PathLike, limits: Limits) -> Any:
+    """The graph in the file ``path``, after :func:`check_file` has bounded what it reads."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no NIR graph at {path}")
+    check_file(path, limits)
     try:
         return nir.read(path)
     except Exception as e:
         raise ValueError(f"{path} is not a readable NIR graph: {type(e).__name__}: {e}") from None
 
 
+def _graph_dt(graph: Any) -> float:
+    """The time step in the graph's metadata (seconds); a ValueError if there is none."""
+    dt = (graph.metadata or {}).get("dt")
+    if dt is None:
+        raise ValueError("the graph does not record its time step; pass dt (seconds), the "
+                         "step its time constants were written for")
+    value = np.asarray(dt)
+    if value.size != 1 or value.dtype.kind not in "iuf":
+        raise ValueError(f"the graph's metadata dt must be one number (seconds), got {dt!r}")
+    return float(value.reshape(()))
+
+
 def _shape(types: Any, name: str) -> tuple[int, ...]:
+    """The Input node's per-sample shape; a ValueError unless it is a list of integers."""
     value = (types or {}).get("input") if isinstance(types, dict) else None
     if value is None:
         raise ValueError(f"the Input node {name!r} has no shape (input_type)")
-    return tuple(int(s) for s in np.atleast_1d(np.asarray(value)))
+    dims = np.atleast_1d(np.asarray(value))
+    if dims.ndim != 1 or dims.dtype.kind not in "iuf" or not np.all(np.round(dims) == dims):
+        raise ValueError(f"the Input node {name!r} declares shape {value!r}; a shape is a list "
+                         "of integers")
+    return tuple(int(s) for s in dims)
 
 
 class NIRModule(nn.Module):
@@ -93,9 +118,10 @@ class NIRModule(nn.Module):
     """
 
     def __init__(self, plan: graphs.Plan, modules: dict[str, nn.Module],
-                 input_shape: tuple[int, ...], dt: float) -> None:
+                 input_shape: tuple[int, ...], dt: float, limits: Limits | None = None) -> None:
         super().__init__()
         self.plan, self.dt, self.recurrent = plan, dt, plan.recurrent
+        self.limits = check_limits(limits)
         self.order = list(plan.order)
         self.keys = _module_keys(plan.order)
         self.layers = nn.ModuleDict({self.keys[n]: m for n, m in modules.items()})
@@ -132,21 +158,22 @@ class NIRModule(nn.Module):
         return shapes
 
     def _out_shape(self, name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The per-sample output shape of node ``name`` for input ``shape``, inferred on the meta
+        device (nothing allocated) and checked against ``limits.array_bytes``."""
         m = self._module(name)
+        kind = type(self.plan.nodes[name]).__name__
         try:
             if m is None:
                 return shape
             if isinstance(m, Stateful):
                 m.check(shape)
                 return shape
-            p = next(m.parameters(), None)
-            with torch.no_grad():
-                x = torch.zeros(1, *shape, dtype=p.dtype if p is not None else torch.float32)
-                return tuple(m(x).shape[1:])
+            out = _meta_shape(m, shape)
         except (RuntimeError, ValueError) as e:
-            kind = type(self.plan.nodes[name]).__name__
             raise ValueError(f"node {name!r} ({kind}) cannot take input of per-sample shape "
                              f"{shape}: {e}") from None
+        check_shape(f"node {name!r} ({kind})", out, _dtype(m), self.limits)
+        return out
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 2 + len(self.input_shape) or tuple(x.shape[2:]) != self.input_shape:
@@ -193,6 +220,25 @@ class NIRModule(nn.Module):
     def extra_repr(self) -> str:
         return (f"input={self.input_shape}, output={self.output_shape}, dt={self.dt}, "
                 f"recurrent={self.recurrent}")
+
+
+def _dtype(m: nn.Module) -> torch.dtype:
+    p = next(itertools.chain(m.parameters(), m.buffers()), None)
+    return p.dtype if p is not None and p.is_floating_point() else torch.float32
+
+
+def _meta_shape(m: nn.Module, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """``m``'s output shape for one sample of ``shape``, computed on the meta device.
+
+    Example:
+        >>> _meta_shape(nn.Linear(50_000, 3), (50_000, 50_000))   # 10 GB if it were real
+        (50000, 3)
+    """
+    state = {k: v.to("meta") for k, v in itertools.chain(m.named_parameters(),
+                                                          m.named_buffers())}
+    x = torch.empty(1, *shape, dtype=_dtype(m), device="meta")
+    with torch.no_grad():
+        return tuple(torch.func.functional_call(m, state, (x,)).shape[1:])
 
 
 def _sum(terms: Sequence[Tensor]) -> Tensor:

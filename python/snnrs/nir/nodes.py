@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from .. import ops
 from .. import surrogate as sg
-from .._contract import compute_dtype
+from .._contract import compute_dtype, leak_rate
 from ..nn import IF, LIF, BaseNode
 from . import semantics
 from ._lib import require
@@ -114,7 +114,8 @@ class EulerNeuron(_Spiking, Stateful):
                           (LI, I, CubaLI output v)
 
     The state starts at ``i = 0`` and ``v = v_leak`` (``v_reset`` for IF, 0 for I).
-    Parameters are per neuron (any shape that broadcasts to one sample's).
+    Parameters are per neuron (any shape that broadcasts to one sample's); each ``dt / tau``
+    is computed once, in float64, and kept as the buffer ``leak`` (``leak_mem``, ``leak_syn``).
     """
 
     def __init__(self, kind: str, params: dict[str, np.ndarray], dt: float, dtype: torch.dtype,
@@ -128,10 +129,9 @@ class EulerNeuron(_Spiking, Stateful):
         self.detach_reset = detach_reset
         self.shapes = {k: v.shape for k, v in params.items()}
         for name, value in params.items():
-            t = torch.as_tensor(value, dtype=dtype)
-            if name in ("tau", "tau_mem", "tau_syn"):
-                name, t = "inv_" + name, 1 / t
-            self.register_buffer(name, t)
+            if name.startswith("tau"):
+                name, value = "leak" + name[3:], dt / value
+            self.register_buffer(name, torch.as_tensor(value, dtype=dtype))
 
     def check(self, shape: tuple[int, ...]) -> None:
         for name, s in self.shapes.items():
@@ -150,11 +150,11 @@ class EulerNeuron(_Spiking, Stateful):
         i, v = state if state is not None else (
             torch.zeros_like(x) if self.synapse else None, self._rest(x))
         if self.synapse:
-            i = i + (self.dt * self.inv_tau_syn) * (-i + self.w_in * x)
+            i = i + self.leak_syn * (-i + self.w_in * x)
             x = i
         if self.leaky:
-            tau_inv = self.inv_tau_mem if self.synapse else self.inv_tau
-            v = v + (self.dt * tau_inv) * ((self.v_leak - v) + self.r * x)
+            leak = self.leak_mem if self.synapse else self.leak
+            v = v + leak * ((self.v_leak - v) + self.r * x)
         else:
             v = v + (self.dt * self.r) * x
         if not self.fires:
@@ -237,15 +237,22 @@ def build(name: str, node: Any, dt: float, dtype: torch.dtype) -> nn.Module:
         raise ValueError(f"node {name!r} ({kind}): {e}") from None
 
 
-def _tensor(value: Any, dtype: torch.dtype) -> Tensor:
-    return torch.as_tensor(np.array(value, dtype=np.float64), dtype=dtype)
+def _array(name: str, value: Any, dtype: torch.dtype) -> np.ndarray:
+    """A node's field ``name`` as float64, after checking every value is finite in ``dtype``
+    (the one rule for every number a node gives snnrs)."""
+    a = np.array(value, dtype=np.float64)
+    if a.size and not (np.isfinite(a).all() and np.abs(a).max() <= torch.finfo(dtype).max):
+        raise ValueError(f"its {name} is not finite everywhere in {dtype} (nan, inf, or past "
+                         f"{torch.finfo(dtype).max:.4g})")
+    return a
 
 
-def _param(value: Any, dtype: torch.dtype) -> nn.Parameter:
-    t = _tensor(value, dtype)
-    if not torch.isfinite(t).all():
-        raise ValueError("its weights are not all finite")
-    return nn.Parameter(t)
+def _tensor(name: str, value: Any, dtype: torch.dtype) -> Tensor:
+    return torch.as_tensor(_array(name, value, dtype), dtype=dtype)
+
+
+def _param(name: str, value: Any, dtype: torch.dtype) -> nn.Parameter:
+    return nn.Parameter(_tensor(name, value, dtype))
 
 
 def _ints(value: Any, n: int, what: str) -> tuple[int, ...]:
@@ -263,11 +270,11 @@ def _affine(node: Any, dt: float, dtype: torch.dtype) -> nn.Module:
         raise ValueError(f"its weight must be a matrix [out, in], got shape {weight.shape}")
     bias = getattr(node, "bias", None)
     m = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, dtype=dtype)
-    m.weight = _param(weight, dtype)
+    m.weight = _param("weight", weight, dtype)
     if bias is not None:
         if np.shape(bias) != (weight.shape[0],):
             raise ValueError(f"its bias has shape {np.shape(bias)}, its weight {weight.shape}")
-        m.bias = _param(bias, dtype)
+        m.bias = _param("bias", bias, dtype)
     return m
 
 
@@ -283,11 +290,11 @@ def _conv(node: Any, dt: float, dtype: torch.dtype) -> nn.Module:
     m = conv(weight.shape[1] * groups, weight.shape[0], weight.shape[2:],
              stride=_ints(node.stride, dims, "stride"), padding=padding,
              dilation=_ints(node.dilation, dims, "dilation"), groups=groups, dtype=dtype)
-    m.weight = _param(weight, dtype)
+    m.weight = _param("weight", weight, dtype)
     bias = np.zeros(weight.shape[0]) if node.bias is None else np.asarray(node.bias)
     if bias.shape != (weight.shape[0],):
         raise ValueError(f"its bias has shape {bias.shape}, its weight {weight.shape}")
-    m.bias = _param(bias, dtype)
+    m.bias = _param("bias", bias, dtype)
     return m
 
 
@@ -305,7 +312,7 @@ def _flatten(node: Any, dt: float, dtype: torch.dtype) -> nn.Module:
 
 
 def _scale(node: Any, dt: float, dtype: torch.dtype) -> nn.Module:
-    return Scale(_tensor(node.scale, dtype))
+    return Scale(_tensor("scale", node.scale, dtype))
 
 
 def _rule(node: Any) -> tuple[bool, str, float, bool]:
@@ -324,7 +331,7 @@ def _text(value: Any) -> str:
 
 def _threshold(node: Any, dt: float, dtype: torch.dtype) -> nn.Module:
     strict, surrogate, alpha, _ = _rule(node)
-    return Threshold(_tensor(node.threshold, dtype), strict, surrogate, alpha)
+    return Threshold(_tensor("threshold", node.threshold, dtype), strict, surrogate, alpha)
 
 
 _FIELDS = {
@@ -339,14 +346,10 @@ _FIELDS = {
 
 def _neuron(node: Any, dt: float, dtype: torch.dtype) -> nn.Module:
     kind = type(node).__name__
-    params = {}
-    for name in _FIELDS[kind]:
-        value = np.array(getattr(node, name), dtype=np.float64)
-        if not np.isfinite(value).all():
-            raise ValueError(f"its {name} is not finite everywhere")
-        if name.startswith("tau") and not (value > 0).all():
-            raise ValueError(f"its {name} must be > 0 everywhere (a time constant)")
-        params[name] = value
+    params = {name: _array(name, getattr(node, name), dtype) for name in _FIELDS[kind]}
+    for name in params:
+        if name.startswith("tau"):
+            _check_time_constant(name, params[name], dt)
     shapes = {v.shape for v in params.values()} - {()}
     if len(shapes) > 1:
         raise ValueError(f"its parameters have different shapes {sorted(shapes)}")
@@ -357,6 +360,28 @@ def _neuron(node: Any, dt: float, dtype: torch.dtype) -> nn.Module:
             uniform.get("v_leak", uniform["v_reset"]) == uniform["v_reset"]:
         return _fast(kind, uniform, dt, strict, surrogate, alpha, detach, shapes)
     return EulerNeuron(kind, params, dt, dtype, strict, surrogate, alpha, detach)
+
+
+def _check_time_constant(name: str, tau: np.ndarray, dt: float) -> None:
+    """Checks the time constant ``tau`` (seconds, per neuron) is > 0 and gives a leak
+    ``dt / tau`` in [0, 1] (snnrs's rule for every leak, :func:`snnrs._contract.leak_rate`):
+    ``tau >= dt``, else the Euler step overshoots ``v_leak`` and grows without bound.
+
+    Example:
+        >>> _check_time_constant("tau", np.array([2e-3, 5e-4]), 1e-3)
+        Traceback (most recent call last):
+        ...
+        ValueError: dt / tau (dt = 0.001 s, tau = 0.0005 s at neuron (1,)) must be in [0, 1] ...
+    """
+    if not (tau > 0).all():
+        raise ValueError(f"its {name} must be > 0 everywhere (a time constant)")
+    if tau.size:
+        with np.errstate(over="ignore"):
+            leak = dt / tau
+        worst = np.unravel_index(np.argmax(leak), leak.shape)
+        at = f" at neuron {tuple(int(i) for i in worst)}" if tau.ndim else ""
+        leak_rate(f"dt / {name} (dt = {dt:g} s, {name} = {tau[worst]:g} s{at})",
+                  float(leak[worst]))
 
 
 def _fast(kind: str, p: dict[str, float], dt: float, strict: bool, surrogate: str,

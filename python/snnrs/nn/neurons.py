@@ -17,7 +17,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .. import ops
+from .. import _contract, ops
 
 STEP_MODES = ("s", "m")
 
@@ -140,8 +140,9 @@ class LIF(BaseNode):
     ``H = V - (V - v_reset) / tau + X`` (``v_reset`` reads 0 for soft reset).
 
     Args:
-        tau: membrane time constant, > 0. decay_input: scale the input by ``1/tau`` too.
-        Others as :class:`IF`. See :meth:`from_leak` for snnTorch-style ``beta``.
+        tau: membrane time constant in steps, finite and >= 1 (1 forgets the state every
+        step). decay_input: scale the input by ``1/tau`` too. Others as :class:`IF`. See
+        :meth:`from_leak` for snnTorch-style ``beta``.
 
     Example:
         >>> node = LIF(tau=2.0, step_mode="m")
@@ -158,25 +159,30 @@ class LIF(BaseNode):
 
     @property
     def tau(self) -> float:
-        return 1.0 / self.params.leak
+        """``1 / leak``, in steps; ``inf`` for ``from_leak(1.0)``, which never leaks."""
+        return 1.0 / self.params.leak if self.params.leak else math.inf
 
     @classmethod
     def from_leak(cls, leak_factor: float, **kwargs) -> LIF:
         """LIF with ``V <- leak_factor * V + X`` charging (snnTorch's ``beta``, a "decay").
 
-        That is ``decay_input=False`` and ``tau = 1 / (1 - leak_factor)``; ``v_reset`` defaults to
+        That is ``decay_input=False`` and ``tau = 1 / (1 - leak_factor)``, with ``leak_factor``
+        in [0, 1] (0 forgets the state every step, 1 never leaks: IF); ``v_reset`` defaults to
         0 (pass ``None`` for soft reset).
 
         Example:
             >>> LIF.from_leak(0.9, v_reset=None).tau
             10.000000000000002
         """
-        leak_factor = float(leak_factor)
-        if not 0.0 <= leak_factor < 1.0:
-            raise ValueError(f"leak_factor must be in [0, 1), got {leak_factor}")
         node = cls(decay_input=False, **kwargs)
-        node.params = node.params._replace(leak=1.0 - leak_factor)
+        node._use_leak_factor("leak_factor", leak_factor)
         return node
+
+    def _use_leak_factor(self, name: str, leak_factor: float) -> None:
+        """Charges as ``V <- leak_factor * V + X`` (built with ``decay_input=False``) after
+        checking ``leak_factor``, called ``name`` in the message, is in [0, 1]."""
+        leak = 1.0 - _contract.leak_factor(name, leak_factor)
+        self.params = self.params._replace(leak=leak)
 
     def extra_repr(self) -> str:
         return f"tau={self.tau}, decay_input={self.decay_input}, " + super().extra_repr()
@@ -186,8 +192,8 @@ class PLIF(BaseNode):
     """Parametric LIF: LIF whose ``1/tau = sigmoid(w)`` is learnt, one ``w`` per layer.
 
     Args:
-        init_tau: initial time constant, > 1 (``w = -ln(init_tau - 1)``). Others as
-        :class:`LIF`.
+        init_tau: initial time constant in steps, finite and > 1 (``w = -ln(init_tau - 1)``).
+        Others as :class:`LIF`.
 
     Example:
         >>> node = PLIF(init_tau=2.0, step_mode="m")
@@ -201,9 +207,7 @@ class PLIF(BaseNode):
         v_reset: float | None = 0.0, surrogate: str = "sigmoid", alpha: float | None = None,
         detach_reset: bool = False, step_mode: str = "s",
     ) -> None:
-        init_tau = ops.finite("init_tau", init_tau)
-        if init_tau <= 1.0:
-            raise ValueError(f"init_tau must be > 1 (so that w is finite), got {init_tau}")
+        init_tau = _contract.initial_time_constant("init_tau", init_tau)
         super().__init__(0.0, decay_input, v_threshold, v_reset, surrogate, alpha,
                          detach_reset, step_mode)
         self.w = nn.Parameter(torch.tensor(-math.log(init_tau - 1.0)))

@@ -80,7 +80,7 @@ class SnnTorchLeaky(LIF):
                  init_hidden: bool, output: bool) -> None:
         super().__init__(decay_input=False, v_threshold=threshold, v_reset=0.0,
                          surrogate=surrogate, alpha=alpha, step_mode="s")
-        self.params = self.params._replace(leak=1.0 - beta)
+        self._use_leak_factor("beta", beta)
         self.init_hidden, self.output = init_hidden, output
 
     def forward(self, input_: Tensor, mem: Tensor | None = None):  # type: ignore[override]

@@ -17,6 +17,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .. import _contract
 from ..registry import Registry
 from .neurons import IF, LIF, PLIF, BaseNode
 
@@ -47,9 +48,9 @@ class NeuronSpec:
 
     Args:
         kind: a name from :data:`NEURONS` (``"lif"``, ``"if"``, ``"plif"``...).
-        tau: LIF time constant, or PLIF's initial one.
-        leak: leak factor (``V <- leak * V + X``, snnTorch's ``beta``); when given it replaces
-            ``tau`` and implies ``decay_input=False`` (LIF only).
+        tau: LIF time constant in steps (finite, >= 1), or PLIF's initial one (> 1).
+        leak: leak factor in [0, 1] (``V <- leak * V + X``, snnTorch's ``beta``); when given it
+            replaces ``tau`` and implies ``decay_input=False`` (LIF only).
         decay_input, v_threshold, v_reset, surrogate, alpha, detach_reset: as
             :class:`snnrs.nn.LIF`; ``v_reset=None`` is soft reset.
 
@@ -91,9 +92,11 @@ def _no_leak(spec: NeuronSpec) -> None:
 
 @register_neuron("lif")
 def _lif(spec: NeuronSpec) -> LIF:
-    if spec.leak is not None:
-        return LIF.from_leak(spec.leak, **spec.common())
-    return LIF(tau=spec.tau, decay_input=spec.decay_input, **spec.common())
+    if spec.leak is None:
+        return LIF(tau=spec.tau, decay_input=spec.decay_input, **spec.common())
+    node = LIF(decay_input=False, **spec.common())
+    node._use_leak_factor("leak", spec.leak)  # the message names the spec's field
+    return node
 
 
 @register_neuron("if")
@@ -105,4 +108,5 @@ def _if(spec: NeuronSpec) -> IF:
 @register_neuron("plif")
 def _plif(spec: NeuronSpec) -> PLIF:
     _no_leak(spec)
+    _contract.initial_time_constant("tau", spec.tau)  # the message names the spec's field
     return PLIF(init_tau=spec.tau, decay_input=spec.decay_input, **spec.common())

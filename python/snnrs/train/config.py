@@ -6,10 +6,14 @@ config file (YAML read with ``yaml.safe_load``, TOML with ``tomllib``; keys are 
 last source that gives it, ``model_options`` and ``method_options`` too (so a flag replaces a
 resumed run's options rather than adding to them). A ``recipe`` (:mod:`snnrs.recipes`) is the
 base beneath them all: its settings are replaced by any source's, except that options given
-(``--model-opt`` and the like) update the recipe's options rather than replace them.
+(``--model-opt`` and the like) update the recipe's options rather than replace them, an option
+given the empty value (``--model-opt KEY=``, :data:`DROP`) removes the recipe's, and the
+recipe's options apply only to what the recipe chose (:func:`recipe_options`: choosing
+another ``--model`` drops its model options for the student, and so on).
 :meth:`TrainConfig.validate` checks every value (finite, in range, a known choice, options the
 registered constructor takes, a folder that can be written) and names the valid choices when
-one is wrong.
+one is wrong; :func:`check_setting` is that check for one value, which every command's flag of
+the setting goes through.
 
 Example:
     >>> cfg = TrainConfig.from_sources(overrides={"epochs": 2, "lr": "0.05"})
@@ -38,10 +42,11 @@ import yaml
 
 from .. import data
 from ..data.policies import POLICIES
+from ..data.transforms import check_mean_std
 from ..distill import METHODS, check_method_options
 from ..files import write_text
 from ..models import check_model_options, list_models
-from ..nn import NEURONS
+from ..nn import NEURONS, NeuronSpec
 from ..recipes import RECIPES
 
 if sys.version_info >= (3, 11):
@@ -76,6 +81,8 @@ class Setting:
         choices: the registry (or tuple) its value comes from, listed in ``--help``.
         minimum, maximum: the closed range a number must lie in (None: unbounded);
         above, below: open bounds, for ``lr > 0`` or ``momentum < 1``. Numbers must be finite.
+        check: a further check of a value (``check(value)`` raises a ValueError naming it),
+            such as a device's name or a folder that can be written.
     """
 
     help: str
@@ -91,6 +98,7 @@ class Setting:
     maximum: float | None = None
     above: float | None = None
     below: float | None = None
+    check: Callable[[Any], object] | None = None
 
     def check_number(self, name: str, value: float) -> None:
         """Raises a ValueError naming ``name`` unless ``value`` is finite and in range."""
@@ -131,9 +139,11 @@ class TrainConfig:
     data_dir: str | None = setting(
         None, "where the dataset's files are (CIFAR's python pickles, an image folder); MNIST "
         "is built in", "data", metavar="DIR", eval_flag="--data-dir")
-    train_limit: int | None = setting(None, "train on the first N images only", "data",
+    train_limit: int | None = setting(None, "train on N images only: a class-balanced subset "
+                                      "drawn with --seed (at least one per class)", "data",
                                       metavar="N", minimum=1, maximum=2**31)
-    test_limit: int | None = setting(None, "test on the first N images only", "data",
+    test_limit: int | None = setting(None, "test on N images only: a class-balanced subset "
+                                     "drawn with the run's seed", "data",
                                      metavar="N", resumable=True, eval_flag="--test-limit",
                                      minimum=1, maximum=2**31)
     val_fraction: float = setting(
@@ -144,13 +154,25 @@ class TrainConfig:
     autoaugment: str | None = setting(None, "torchvision's AutoAugment policy, drawn per image",
                                       "data", metavar="POLICY", choices=lambda: POLICIES)
     cutout: int = setting(0, "Cutout: zero a random square of this side per image, after "
-                          "normalisation (0: none)", "data", metavar="PIXELS", minimum=0,
-                          maximum=4096)
+                          "normalisation unless --erase-before-normalize (0: none)", "data",
+                          metavar="PIXELS", minimum=0, maximum=4096)
     random_erasing: float = setting(
-        0.0, "RandomErasing's probability per image (after normalisation; 0: none)", "data",
-        metavar="P", minimum=0, maximum=1)
+        0.0, "RandomErasing's probability per image (after normalisation unless "
+        "--erase-before-normalize; 0: none)", "data", metavar="P", minimum=0, maximum=1)
     erasing_max_area: float = setting(0.33, "largest share of the image RandomErasing erases",
                                       "data", metavar="A", above=0.02, maximum=1)
+    erase_before_normalize: bool = setting(
+        False, "Cutout and RandomErasing before normalisation, so an erased pixel is black, "
+        "instead of after it (the mean colour)", "data")
+    autoaugment_fill: int = setting(
+        0, "the grey level AutoAugment fills uncovered pixels with (torchvision's 0; the PIL "
+        "CIFAR10Policy's 128)", "data", metavar="LEVEL", minimum=0, maximum=255)
+    normalize_mean: list[float] | None = setting(
+        None, "per-channel mean to normalise with, with --normalize-std (default: the "
+        "dataset's registered constants, else the training split's own statistics)", "data",
+        metavar="M")
+    normalize_std: list[float] | None = setting(
+        None, "per-channel std to normalise with, with --normalize-mean", "data", metavar="S")
     # networks
     model: str = setting("convnet", "student topology", "networks", choices=list_models)
     teacher_model: str | None = setting(None, "teacher topology (default: --model)", "networks",
@@ -159,16 +181,18 @@ class TrainConfig:
     neuron: str | None = setting(None, "the neuron kind (default: the model's)", "networks",
                                  choices=lambda: NEURONS)
     model_options: dict[str, Any] = setting(
-        {}, "a model option, e.g. leak=0.5 (repeatable)", "networks", flags=("--model-opt",),
+        {}, "a model option of student and teacher, e.g. leak=0.5 (repeatable); KEY= with no "
+        "value drops one a --recipe set", "networks", flags=("--model-opt",),
         metavar="KEY=VALUE")
     teacher_model_options: dict[str, Any] = setting(
-        {}, "a teacher model option, over the --model-opt ones (repeatable)", "networks",
-        flags=("--teacher-model-opt",), metavar="KEY=VALUE")
+        {}, "a teacher model option, over the --model-opt ones (repeatable; KEY= drops one "
+        "for the teacher)", "networks", flags=("--teacher-model-opt",), metavar="KEY=VALUE")
     # distillation
     method: str = setting(DEFAULT_METHOD, "the distillation method", "distillation",
                           commands=DISTILL, choices=lambda: METHODS)
     method_options: dict[str, Any] = setting(
-        {}, "a method option, e.g. alpha=0.5 (repeatable)", "distillation", commands=DISTILL,
+        {}, "a method option, e.g. alpha=0.5 (repeatable; KEY= drops one a --recipe set)",
+        "distillation", commands=DISTILL,
         flags=("--method-opt",), metavar="KEY=VALUE")
     teacher: str | None = setting(
         None, "a trained teacher's checkpoint (from train-teacher or an earlier distill run); "
@@ -219,13 +243,17 @@ class TrainConfig:
         "the metrics) instead of stopping the run", "optimisation")
     # running
     device: str = setting("auto", "auto, cpu, cuda or cuda:N", "running", resumable=True,
-                          eval_flag="--device")
+                          eval_flag="--device", check=lambda device: check_device(device))
     seed: int = setting(0, "the seed of everything random", "running", eval_flag="--seed",
                         minimum=0, maximum=2**32 - 1)
     out: str | None = setting(None, "run folder (default runs/<command>)", "running",
-                              metavar="DIR", resumable=True)
+                              metavar="DIR", resumable=True,
+                              check=lambda out: check_writable_dir("out", out))
     resume: bool = setting(False, "continue the run in --out from its checkpoints (its "
                            "config.yaml is the base configuration)", "running", resumable=True)
+    force: bool = setting(False, "write into an --out folder that holds files but no snnrs run "
+                          "(files named as the run's own, such as config.yaml and report.md, "
+                          "are replaced; nothing else is touched)", "running", resumable=True)
     tensorboard: bool = setting(False, "also log to DIR/tensorboard", "running", resumable=True)
     noise: bool = setting(True, "skip the accuracy-under-noise evaluation", "running",
                           resumable=True, eval_flag="--no-noise")
@@ -248,51 +276,168 @@ class TrainConfig:
     def from_sources(cls, files: Sequence[str | os.PathLike] = (),
                      overrides: dict[str, Any] | None = None) -> TrainConfig:
         """Defaults, then each config file of ``files`` in turn, then ``overrides`` (the
-        flags); validated."""
+        flags), on top of the recipe they name (:func:`recipe_options` says which of its
+        options apply); an option whose value is :data:`DROP` is removed. Validated: an error
+        that one of the recipe's options causes names the recipe and how to drop the option."""
         values: dict[str, Any] = {}
         for source in [*map(read_config_file, files), overrides or {}]:
             values.update(_known_keys(source))
+        taken: dict[str, dict[str, Any]] = {}
         if values.get("recipe") is not None:
             _choice("recipe", values["recipe"], list(RECIPES))
             base = _known_keys(dict(RECIPES[values["recipe"]].settings))
-            for key, value in values.items():  # an option given updates the recipe's options
-                base[key] = ({**base[key], **value} if isinstance(base.get(key), dict)
-                             and isinstance(value, dict) else value)
-            values = base
+            taken = recipe_options(values)
+            for key, options in taken.items():  # an option given updates the recipe's options
+                given = values.get(key, {})
+                if isinstance(given, dict):
+                    values[key] = {**options, **given}
+                    taken[key] = {k: v for k, v in options.items()
+                                  if k not in given and not _is_drop(v)}
+            values = {**base, **values}
+        for key in OPTION_SETTINGS:  # a DROP in teacher options hides a model option
+            masked = values.get("model_options") if key == "teacher_model_options" else None
+            if isinstance(values.get(key), dict):
+                values[key] = {k: v for k, v in values[key].items() if not _is_drop(v)
+                               or (isinstance(masked, dict) and k in masked)}
         hints = get_type_hints(cls)
-        return cls(**{k: _coerce(k, v, hints[k]) for k, v in values.items()}).validate()
+        cfg = cls(**{k: _coerce(k, v, hints[k]) for k, v in values.items()})
+        try:
+            return cfg.validate()
+        except ValueError as e:
+            raise _blame_recipe(cfg, e, taken) from None
 
     def validate(self) -> TrainConfig:
         """Checks every value; returns ``self`` or raises ValueError naming the valid ones."""
-        for name, spec in self.settings().items():
-            value = getattr(self, name)
-            if spec.choices is not None and value is not None:
-                _choice(name, value, list(spec.choices()))
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                spec.check_number(name, value)
+        for name in self.keys():
+            check_setting(name, getattr(self, name))
         check_model_options(self.model, self.model_options)
         check_model_options(self.teacher_model or self.model, self.teacher_options())
         if data.DATASETS[self.dataset].time_steps and (self.autoaugment or self.cutout
                                                        or self.random_erasing):
             raise ValueError(f"dataset {self.dataset} holds event frames: autoaugment, cutout "
                              "and random erasing apply to images only")
+        check_normalize(self, (data.DATASETS[self.dataset].shape or (0, None))[1])
         check_method_options(self.method, self.method_options)
-        check_device(self.device)
-        if self.out is not None:
-            check_writable_dir("out", self.out)
         return self
 
     def teacher_options(self) -> dict[str, Any]:
         """The teacher's model options: ``model_options`` updated by
-        ``teacher_model_options``."""
-        return {**self.model_options, **self.teacher_model_options}
+        ``teacher_model_options``, less those it sets to :data:`DROP`."""
+        options = {**self.model_options, **self.teacher_model_options}
+        return {k: v for k, v in options.items() if not _is_drop(v)}
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def save(self, path: str | os.PathLike) -> None:
-        """Writes the resolved configuration as YAML (readable back with ``--config``)."""
-        write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
+        """Writes the resolved configuration as YAML (readable back with ``--config``): the
+        recipe's options that were dropped are written as :data:`DROP`, so that reading the
+        file back, on top of the recipe again, gives this configuration."""
+        values = self.to_dict()
+        if self.recipe is not None:
+            for key, options in recipe_options(values).items():
+                values[key] = {**values[key], **{k: DROP for k in options if k not in values[key]}}
+        write_text(path, yaml.safe_dump(values, sort_keys=False))
+
+
+DROP = ""
+"""The option value that removes an option (``--model-opt KEY=``): a recipe's option is dropped
+and the constructor's default applies."""
+
+OPTION_SETTINGS = ("model_options", "teacher_model_options", "method_options")
+
+
+def _is_drop(value: Any) -> bool:
+    return isinstance(value, str) and value == DROP
+
+
+def recipe_options(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """What the recipe ``values["recipe"]`` gives each option setting, under the settings
+    ``values`` choose (a setting ``values`` lacks is the recipe's, else the default).
+
+    A recipe's options go with what it chose: the student takes the recipe's model options
+    only while ``model`` is the recipe's; the teacher takes the recipe's model and teacher
+    options only while its model (``teacher_model``, else ``model``) is the recipe's teacher's;
+    the method takes the recipe's method options only while ``method`` is the recipe's; and
+    while ``neuron`` differs from the recipe's, the neuron's parameters (``leak``,
+    ``surrogate``...) are left out. As the teacher takes ``model_options`` too (see
+    :meth:`TrainConfig.teacher_options`), what is given to ``teacher_model_options`` holds
+    :data:`DROP` for a recipe's option of the student that the teacher must not take, and the
+    recipe's options of the teacher that the student lacks.
+
+    Example:
+        >>> options = recipe_options({"recipe": "samd-nld-cifar10", "model": "convnet"})
+        >>> options["model_options"], options["method_options"]
+        ({}, {'variant': 'reference'})
+        >>> options["teacher_model_options"]["shortcut"]    # the teacher is still resnet19
+        'avgpool'
+    """
+    recipe, defaults = RECIPES[values["recipe"]].settings, TrainConfig()
+
+    def own(key: str) -> Any:
+        return recipe.get(key, getattr(defaults, key))
+
+    def chosen(key: str) -> Any:
+        return values.get(key, own(key))
+
+    def kept(key: str, applies: bool) -> dict[str, Any]:
+        """The recipe's options ``key`` if they apply, less the neuron's if it changed."""
+        neuron = own("neuron") == chosen("neuron")
+        return {k: v for k, v in (own(key) or {}).items()
+                if applies and (neuron or k not in NeuronSpec.field_names())}
+
+    ours = (own("teacher_model") or own("model")) == (chosen("teacher_model") or chosen("model"))
+    student = kept("model_options", own("model") == chosen("model"))
+    teacher = kept("model_options", ours)
+    given = values.get("model_options")
+    given = given if isinstance(given, dict) else {}
+    extra = {k: DROP for k in student if k not in given and k not in teacher}
+    extra.update({k: v for k, v in teacher.items()
+                  if k not in given and (k not in student or student[k] != v)})
+    return {"model_options": student,
+            "teacher_model_options": {**extra, **kept("teacher_model_options", ours)},
+            "method_options": kept("method_options", own("method") == chosen("method"))}
+
+
+def _blame_recipe(cfg: TrainConfig, error: ValueError,
+                  taken: Mapping[str, Mapping[str, Any]]) -> ValueError:
+    """``error`` naming the recipe option of ``taken`` (setting -> the recipe's options that
+    ``cfg`` took) without which ``cfg`` does not fail so, and the flag that drops it; else
+    ``error`` itself."""
+    for key, options in taken.items():
+        for option, value in options.items():
+            rest = {k: v for k, v in getattr(cfg, key).items() if k != option}
+            try:
+                dataclasses.replace(cfg, **{key: rest}).validate()
+            except ValueError as other:
+                if str(other) == str(error):
+                    continue
+            flag = TrainConfig.settings()[key].flags[0]
+            return ValueError(f"{error} ({option}={value!r} comes from recipe {cfg.recipe}'s "
+                              f"{key}; drop it with {flag} {option}=)")
+    return error
+
+
+def check_setting(name: str, value: Any) -> None:
+    """Checks one value of the setting ``name`` as :meth:`TrainConfig.validate` does (its
+    choices, its bounds, its own check); every flag that means the setting, in any command,
+    is checked with it. None passes (an optional setting left unset).
+
+    Example:
+        >>> check_setting("T", 0)
+        Traceback (most recent call last):
+        ...
+        ValueError: T must be >= 1, got 0
+    """
+    spec = TrainConfig.settings()[name]
+    if value is None:
+        return
+    if spec.choices is not None:
+        _choice(name, value, list(spec.choices()))
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        spec.check_number(name, value)
+    if spec.check is not None:
+        spec.check(value)
 
 
 def check_writable_dir(name: str, directory: str | os.PathLike) -> Path:
@@ -304,6 +449,46 @@ def check_writable_dir(name: str, directory: str | os.PathLike) -> Path:
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(f"{name} {str(path)!r}: cannot write in {str(existing)!r}")
     return path
+
+
+def check_writable_file(name: str, file: str | os.PathLike) -> Path:
+    """``file`` if it is not a folder and lies in a folder this process can write in, or
+    create; else a ValueError naming ``name`` (the flag or setting).
+
+    Example:
+        >>> check_writable_file("--json", "/")
+        Traceback (most recent call last):
+        ...
+        ValueError: --json '/' is a folder, not a file
+    """
+    path = Path(file)
+    if path.is_dir() or not path.name:
+        raise ValueError(f"{name} {str(path)!r} is a folder, not a file")
+    existing = next(p for p in path.absolute().parents if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{name} {str(path)!r}: cannot write in {str(existing)!r}")
+    return path
+
+
+def check_normalize(cfg: TrainConfig, channels: int | None) -> None:
+    """Refuses ``cfg.normalize_mean`` / ``normalize_std`` unless both are given or neither, each
+    one finite number per channel (``channels``, when known), every std positive.
+
+    Example:
+        >>> check_normalize(TrainConfig(normalize_mean=[0.5, 0.5], normalize_std=[0.2, 0.2]), 3)
+        Traceback (most recent call last):
+        ...
+        ValueError: normalize_mean and normalize_std have 2 values; dataset mnist has 3 channel(s)
+    """
+    mean, std = cfg.normalize_mean, cfg.normalize_std
+    if mean is None and std is None:
+        return
+    if mean is None or std is None:
+        raise ValueError("normalize_mean and normalize_std go together: give both or neither")
+    check_mean_std(mean, std, ("normalize_mean", "normalize_std"))
+    if channels is not None and len(mean) != channels:
+        raise ValueError(f"normalize_mean and normalize_std have {len(mean)} values; dataset "
+                         f"{cfg.dataset} has {channels} channel(s)")
 
 
 def check_device(device: str) -> str:
@@ -319,7 +504,12 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     if path.suffix.lower() not in CONFIG_SUFFIXES:
         raise ValueError(f"config file {path} has an unknown type; expected one of: "
                          f"{', '.join(CONFIG_SUFFIXES)}")
-    text = path.read_text()
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ValueError(f"cannot read config file {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"cannot read config file {path}: it is not UTF-8 text") from None
     try:
         values = (tomllib.loads(text) if path.suffix.lower() == ".toml"
                   else yaml.safe_load(text))
@@ -349,6 +539,7 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
         if value is None:
             return None
         want = next(t for t in get_args(hint) if t is not type(None))
+    want = get_origin(want) or want  # list[float] -> list
     try:
         if want is bool and isinstance(value, bool):
             return value
@@ -360,13 +551,16 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
             return value
         if want is dict and isinstance(value, dict):
             return {str(k): v for k, v in value.items()}
+        if (want is list and isinstance(value, (list, tuple))
+                and not any(isinstance(v, bool) for v in value)):
+            return [float(v) for v in value]
     except (TypeError, ValueError):
         pass
     raise ValueError(f"{name} must be {_TYPE_NAMES[want]}, got {value!r}")
 
 
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
-               dict: "a mapping"}
+               dict: "a mapping", list: "a list of numbers"}
 
 
 def _choice(name: str, value: Any, choices: Any) -> None:

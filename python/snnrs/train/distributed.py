@@ -53,7 +53,12 @@ def resolve_device(device: str, local_rank: int = 0) -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} asked for, but CUDA is not available; use "
                          "--device cpu")
-    return torch.device(f"cuda:{local_rank}" if device == "cuda" else device)
+    resolved = torch.device(f"cuda:{local_rank}" if device == "cuda" else device)
+    count = torch.cuda.device_count() if resolved.type == "cuda" else 0
+    if resolved.type == "cuda" and resolved.index >= count:
+        raise ValueError(f"device {str(resolved)!r} asked for, but this machine's CUDA devices "
+                         f"are cuda:0 to cuda:{count - 1}")
+    return resolved
 
 
 def setup(device: str = "auto") -> Context:

@@ -6,7 +6,8 @@ A job writes a run folder::
     metrics.jsonl, metrics.csv     one row per epoch and phase
     checkpoints/<phase>.pt         teacher, student, baseline: rewritten after every epoch
     curves.png, firing_rates.png   accuracy and loss per epoch; per-layer firing rates
-    summary.json, report.md        the evaluation of every network
+    summary.json, report.md        the evaluation of every network (after its last epoch), and
+                                   each trained one's last and best epoch's test accuracy
 
 Only rank 0 writes; every rank trains. The summary's accuracies are fractions.
 
@@ -28,12 +29,12 @@ from torch import nn
 
 from .. import data, evaluate, models
 from ..distill import METHODS, create_method
-from ..files import FolderLock, remove_stale_temporaries, write_text
+from ..files import FolderLock, is_run_folder, remove_stale_temporaries, write_text
 from . import checkpoint, plots
-from .config import TrainConfig
+from .config import TrainConfig, check_normalize
 from .distributed import resolve_device, setup, teardown
-from .loop import Run, fit, seed_everything
-from .metrics import MetricsLog
+from .loop import Run, check_trainable, fit, seed_everything
+from .metrics import MetricsLog, last_and_best
 
 
 def phase_seed(seed: int, phase: str) -> int:
@@ -44,9 +45,11 @@ def phase_seed(seed: int, phase: str) -> int:
 
 def open_run(cfg: TrainConfig, command: str) -> Run:
     """Joins the process group, takes the run folder (rank 0: its lock, so that one run at a
-    time writes there, and the removal of temporary files killed writes left), loads the data
-    and writes the configuration."""
+    time writes there, and the removal of the temporary files killed writes left), loads the
+    data and the ``--teacher`` checkpoint, and writes the configuration. A start refused on the
+    way leaves the folder as it found it (:meth:`FolderLock.abandon`)."""
     directory = Path(cfg.out or f"runs/{command}")
+    check_out_folder(directory, cfg.force)
     ctx = setup(cfg.device)
     lock = FolderLock(directory).acquire() if ctx.is_main else None
     try:
@@ -55,55 +58,111 @@ def open_run(cfg: TrainConfig, command: str) -> Run:
             raise ValueError(f"{directory} holds checkpoints of an earlier run; pass --resume "
                              "to continue it, or choose another --out")
         splits = load_data(cfg)
+        check_trainable(cfg, ctx, splits.train)
+        normalize = data.Normalize(*normalization(cfg, splits)).to(ctx.device)
+        transform = train_transform(cfg, splits.name, normalize)
+        teacher = load_teacher(cfg, splits, ctx.device) if cfg.teacher is not None else None
     except BaseException:
         if lock is not None:
-            lock.release()
+            lock.abandon()
         teardown(ctx)
         raise
     writer = None
     if ctx.is_main:
-        remove_stale_temporaries(directory)
+        for folder in (directory, ckpts):  # the folders snnrs writes into, nowhere else
+            remove_stale_temporaries(folder)
         cfg.save(directory / "config.yaml")
         if cfg.tensorboard:
             from torch.utils.tensorboard import SummaryWriter  # only when asked: slow import
 
             writer = SummaryWriter(str(directory / "tensorboard"))
-    mean, std = data.normalization(splits)
-    normalize = data.Normalize(mean, std).to(ctx.device)
-    return Run(cfg, ctx, splits, normalize, train_transform(cfg, splits.name, normalize),
-               directory, MetricsLog(directory), writer, lock)
+    return Run(cfg, ctx, splits, normalize, transform, directory, MetricsLog(directory), writer,
+               lock, teacher)
+
+
+def check_out_folder(directory: Path, force: bool = False) -> None:
+    """Refuses a run folder ``directory`` that holds files but no snnrs run (unless ``force``):
+    a run writes config.yaml, report.md and others there, over any files of those names. A
+    new or empty folder, or one an snnrs run took before (:func:`~snnrs.files.is_run_folder`),
+    is fine.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "thesis.tex").write_text("...")
+        >>> check_out_folder(folder)
+        Traceback (most recent call last):
+        ...
+        ValueError: --out ... holds files that are not an snnrs run's (thesis.tex); ...
+    """
+    if force or not directory.is_dir() or is_run_folder(directory):
+        return
+    found = sorted(p.name + "/" * p.is_dir() for p in directory.iterdir())
+    if found:
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        raise ValueError(f"--out {directory} holds files that are not an snnrs run's ({shown}); "
+                         "a run writes config.yaml, report.md, summary.json, metrics.* and "
+                         "checkpoints/ there, over any files of those names. Choose a new or "
+                         "empty folder, or pass --force to write there anyway")
 
 
 def train_transform(cfg: TrainConfig, dataset: str, normalize: nn.Module) -> nn.Module:
     """The training batches' transform: the dataset's augmentation, ``cfg``'s AutoAugment
-    policy, ``normalize``, then Cutout and RandomErasing (``augment`` off: ``normalize``
-    only)."""
+    policy (filling with ``autoaugment_fill``), ``normalize``, then Cutout and RandomErasing,
+    or these two just before ``normalize`` with ``erase_before_normalize`` (``augment`` off:
+    ``normalize`` only)."""
     if not cfg.augment:
         return data.TrainTransform(normalize)
     erase = (data.Erase(cfg.cutout, cfg.random_erasing, cfg.erasing_max_area)
              if cfg.cutout or cfg.random_erasing else None)
-    return data.TrainTransform(normalize, data.default_augment(dataset),
-                               data.AutoAugment(cfg.autoaugment) if cfg.autoaugment else None,
-                               erase).to(normalize.mean.device)
+    policy = data.AutoAugment(cfg.autoaugment, cfg.autoaugment_fill) if cfg.autoaugment else None
+    return data.TrainTransform(normalize, data.default_augment(dataset), policy, erase,
+                               cfg.erase_before_normalize).to(normalize.mean.device)
+
+
+def normalization(cfg: TrainConfig, splits: data.DataSplits,
+                  ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The per-channel ``(mean, std)`` a run normalises with: ``cfg.normalize_mean`` and
+    ``normalize_std`` when given (checked against the data's channels), else
+    :func:`snnrs.data.normalization`'s (the dataset's constants or the training split's own).
+
+    Example:
+        >>> splits = data.load("mnist", seed=0)
+        >>> normalization(TrainConfig(normalize_mean=[0.1307], normalize_std=[0.3081]), splits)
+        ((0.1307,), (0.3081,))
+    """
+    if cfg.normalize_mean is None:
+        return data.normalization(splits)
+    check_normalize(cfg, splits.in_channels)
+    return tuple(cfg.normalize_mean), tuple(cfg.normalize_std)
 
 
 def load_data(cfg: TrainConfig) -> data.DataSplits:
     """The dataset of ``cfg``; with ``val_fraction`` its training split divided into training
     and validation (which takes the test split's place); cut to ``train_limit`` /
-    ``test_limit`` images if set."""
+    ``test_limit`` images if set: seeded (``cfg.seed``) class-balanced subsets
+    (:func:`snnrs.data.balanced_subset`). A training set that lacks a class is refused, with
+    the classes and what made it lack them."""
     frames = {"T": cfg.T} if data.DATASETS[cfg.dataset].time_steps else {}
     splits = data.load(cfg.dataset, cfg.data_dir, seed=cfg.seed, **frames)
+    train, test, classes = splits.train, splits.test, splits.classes
+    name = f"the train split of {cfg.dataset}"
+    data.check_every_class(train, classes, name + (f" in {cfg.data_dir}" if cfg.data_dir else ""))
     if cfg.val_fraction:
-        train, val = data.hold_out(splits.train, cfg.val_fraction, seed=cfg.seed)
-        splits = data.DataSplits(splits.name, train, val, splits.classes)
-    if cfg.train_limit is None and cfg.test_limit is None:
-        return splits
-
-    def cut(s: data.ImageSet, n: int | None) -> data.ImageSet:
-        return s if n is None else data.ImageSet(s.images[:n], s.labels[:n])
-
-    return data.DataSplits(splits.name, cut(splits.train, cfg.train_limit),
-                           cut(splits.test, cfg.test_limit), splits.classes)
+        train, test = data.hold_out(train, cfg.val_fraction, seed=cfg.seed)
+        name += f" less val_fraction={cfg.val_fraction}"
+        data.check_every_class(train, classes, name)
+    if cfg.train_limit is not None:
+        train = data.balanced_subset(train, cfg.train_limit, cfg.seed, name="train_limit",
+                                     what=name)
+        data.check_every_class(train, classes, f"the training set cut to train_limit="
+                               f"{cfg.train_limit} (fewer images than {cfg.dataset}'s "
+                               f"{len(classes)} classes)")
+    if cfg.test_limit is not None:
+        test = data.balanced_subset(test, cfg.test_limit, cfg.seed, name="test_limit",
+                                    what="the validation split" if cfg.val_fraction else
+                                    f"the test split of {cfg.dataset}")
+    return data.DataSplits(splits.name, train, test, classes)
 
 
 def model_spec(run: Run, kind: str) -> models.ModelSpec:
@@ -169,22 +228,30 @@ def parameter_counts(cfg: TrainConfig) -> dict[str, int | None]:
             for name, net in (("student", student), ("teacher", teacher))}
 
 
+def load_teacher(cfg: TrainConfig, splits: data.DataSplits, device: torch.device,
+                 ) -> nn.Module:
+    """The ANN of the checkpoint ``cfg.teacher`` (checked as every checkpoint is: finite,
+    matching its description), which must fit ``splits``' classes and channels."""
+    teacher, ckpt = checkpoint.load_model(cfg.teacher, device)
+    spec = checkpoint.model_spec(ckpt, cfg.teacher)
+    if spec.kind != "ann":
+        raise ValueError(f"--teacher {cfg.teacher} holds a spiking {spec.name} (a student or "
+                         "baseline checkpoint); a teacher is an ANN, e.g. "
+                         "checkpoints/teacher.pt of a run or train-teacher's")
+    got = (spec.num_classes, spec.in_channels)
+    want = (splits.num_classes, splits.in_channels)
+    if got != want:
+        raise ValueError(f"teacher {cfg.teacher} has {got[0]} classes and {got[1]} input "
+                         f"channels; {splits.name} has {want[0]} and {want[1]}")
+    return teacher
+
+
 def teacher_phase(run: Run) -> nn.Module:
-    """The frozen teacher: loaded from ``cfg.teacher``, or an ANN trained from scratch."""
+    """The frozen teacher: the one :func:`open_run` loaded from ``cfg.teacher``, or an ANN
+    trained from scratch."""
     cfg = run.cfg
-    if cfg.teacher is not None:
-        teacher, ckpt = checkpoint.load_model(cfg.teacher, run.ctx.device)
-        spec = checkpoint.model_spec(ckpt, cfg.teacher)
-        if spec.kind != "ann":
-            raise ValueError(f"--teacher {cfg.teacher} holds a spiking {spec.name} (a student or "
-                             "baseline checkpoint); a teacher is an ANN, e.g. "
-                             "checkpoints/teacher.pt of a run or train-teacher's")
-        got = (spec.num_classes, spec.in_channels)
-        want = (run.splits.num_classes, run.splits.in_channels)
-        if got != want:
-            raise ValueError(f"teacher {cfg.teacher} has {got[0]} classes and {got[1]} input "
-                             f"channels; {run.splits.name} has {want[0]} and {want[1]}")
-        return teacher
+    if run.teacher is not None:
+        return run.teacher
     spec = model_spec(run, "ann")
     net = _create(run, spec, "teacher")
     return fit(run, "teacher", create_method("none", net), cfg.teacher_epochs, spec)
@@ -289,23 +356,25 @@ def evaluate_checkpoint(path: str, *, data_dir: str | None = None, device: str =
     they came from. ``T`` re-times an SNN."""
     dev = resolve_device(device)
     model, ckpt = checkpoint.load_model(path, dev)
-    spec, trained_on = checkpoint.model_spec(ckpt, path), ckpt["data"]
+    spec, trained_on = checkpoint.model_spec(ckpt, path), ckpt["data"]  # checked by load_model
+    epoch = checkpoint.entry(ckpt, "epoch", path)
     if T is not None:
         if spec.kind != "snn":
             raise ValueError(f"{path} holds an ANN; T applies to spiking networks only")
         model.T = T
-    saved = ckpt["config"]
-    frames = {"T": model.T} if data.DATASETS[trained_on["dataset"]].time_steps else {}
-    test = data.load(trained_on["dataset"], data_dir or saved["data_dir"], seed=saved["seed"],
-                     **frames).test
-    if test_limit is not None:
-        test = data.ImageSet(test.images[:test_limit], test.labels[:test_limit])
+    test = checkpoint.evaluation_set(ckpt, path, data_dir, model.T)
+    if test_limit is not None:  # load_data's subset: balanced, drawn with the run's seed
+        test = data.balanced_subset(test, test_limit, checkpoint.entry(ckpt, "config.seed", path),
+                                    name="test_limit", what="the test split")
     normalize = data.Normalize(trained_on["mean"], trained_on["std"])
-    result = evaluate.evaluate(model, test, normalize, batch_size=batch_size, device=dev,
-                               noise=noise, seed=seed)
+    try:
+        result = evaluate.evaluate(model, test, normalize, batch_size=batch_size, device=dev,
+                                   noise=noise, seed=seed)
+    except evaluate.NonFiniteOutputError as e:
+        raise ValueError(f"{path}: {e}") from None
     return {"checkpoint": str(path), "model": spec.name, "kind": spec.kind,
             "dataset": trained_on["dataset"], "T": model.T if spec.kind == "snn" else None,
-            "epoch": ckpt["epoch"], **result}
+            "epoch": epoch, **result}
 
 
 def _evaluate(run: Run, net: nn.Module) -> dict[str, Any]:
@@ -327,6 +396,10 @@ def _common(run: Run) -> dict[str, Any]:
 def _finish(run: Run, summary: dict[str, Any], results: dict[str, dict], t0: float,
             ) -> dict[str, Any]:
     """Writes the plots, summary.json and report.md; returns the summary."""
+    epochs = last_and_best(run.log.rows)
+    if epochs:
+        summary = {**summary, "last_and_best_epoch": epochs,
+                   "best_epoch_note": best_epoch_note(run.cfg)}
     summary = {**summary, "wall_seconds": time.perf_counter() - t0, "networks": results}
     if run.log.rows:
         plots.curves(run.log.rows, run.directory / "curves.png")
@@ -356,6 +429,7 @@ def report(summary: dict[str, Any]) -> str:
              f"{summary['wall_seconds']:.0f} s. Accuracy under noise: Gaussian sigma and "
              "salt-and-pepper density on [0, 1] images. Energy: 0.9 pJ per accumulate, 4.6 pJ "
              "per multiply-accumulate, per image.", ""]
+    lines += _epoch_lines(summary)
     started = summary.get("started_from", {})
     if started:
         lines += ["Initial weights: " + "; ".join(f"{name} from {how}"
@@ -366,6 +440,32 @@ def report(summary: dict[str, Any]) -> str:
                       f"{', '.join(r['single_class'])}, so its accuracy there is the share of "
                       "that class, not a measure of robustness.", ""]
     return "\n".join(lines)
+
+
+def best_epoch_note(cfg: TrainConfig) -> str:
+    """What the last and the best epoch's accuracies are, and why the best is optimistic when
+    it is chosen on the test split (``cfg.val_fraction`` 0) rather than on validation data."""
+    text = ("Last: the accuracy after the final epoch, the network every other figure of this "
+            "run describes. Best: the highest accuracy of any epoch. The papers that snnrs's "
+            "recipes reproduce report the best epoch on the test split (their code keeps the "
+            "best test accuracy or checkpoint)")
+    if cfg.val_fraction:
+        return (text + "; this run tested on a validation split held out from training "
+                "(val_fraction), so its best epoch is chosen without the test set.")
+    return (text + "; that figure is optimistic, because the epoch is selected on the test "
+            "set itself.")
+
+
+def _epoch_lines(summary: dict[str, Any]) -> list[str]:
+    """report.md's table of each trained network's last and best epoch, with the note."""
+    epochs = summary.get("last_and_best_epoch")
+    if not epochs:
+        return []
+    return ["| network | last epoch | accuracy (last) | best epoch | accuracy (best) |",
+            "|---|---|---|---|---|",
+            *(f"| {name} | {e['last_epoch']} | {100 * e['last_accuracy']:.2f}% | "
+              f"{e['best_epoch']} | {100 * e['best_accuracy']:.2f}% |"
+              for name, e in epochs.items()), "", summary["best_epoch_note"], ""]
 
 
 def _close(run: Run) -> None:

@@ -46,8 +46,8 @@ from .metrics import MetricsLog
 @dataclass
 class Run:
     """What the phases of one job share: the config, this process's place, the data, the
-    run folder and its metrics log, the TensorBoard writer (rank 0, when asked for) and the
-    folder's lock (rank 0)."""
+    run folder and its metrics log, the TensorBoard writer (rank 0, when asked for), the
+    folder's lock (rank 0) and the teacher loaded from ``cfg.teacher`` (if any)."""
 
     cfg: TrainConfig
     ctx: Context
@@ -58,6 +58,7 @@ class Run:
     log: MetricsLog
     writer: Any = None  # torch.utils.tensorboard.SummaryWriter
     lock: FolderLock | None = None  # rank 0's hold on the run folder
+    teacher: nn.Module | None = None  # the network of cfg.teacher, loaded and checked
 
     def checkpoint_path(self, phase: str) -> Path:
         return self.directory / "checkpoints" / f"{phase}.pt"
@@ -102,7 +103,9 @@ def make_optimizer(params: list[nn.Parameter], cfg: TrainConfig, lr: float | Non
 def amp_dtype(cfg: TrainConfig, device: torch.device) -> torch.dtype | None:
     """The autocast dtype: ``auto`` is bf16 on CUDA and full precision on the CPU."""
     if cfg.amp == "fp16" and device.type != "cuda":
-        raise ValueError("amp 'fp16' needs a CUDA device; use 'bf16' or 'off' on the CPU")
+        raise ValueError("amp 'fp16' (float16 autocast with a gradient scaler, as some "
+                         "recipes set it) needs a CUDA device; pass --amp off or --amp bf16 "
+                         "to train on the CPU")
     mode = ("bf16" if device.type == "cuda" else "off") if cfg.amp == "auto" else cfg.amp
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "off": None}[mode]
 
@@ -129,21 +132,10 @@ def fit(run: Run, phase: str, method: Method, epochs: int, spec: models.ModelSpe
     (the student's) is saved with it, and rebuilds the network.
     """
     cfg, ctx = run.cfg, run.ctx
+    steps = check_trainable(cfg, ctx, run.splits.train)
     if cfg.sync_bn and ctx.distributed:
-        if ctx.device.type != "cuda":
-            raise ValueError("sync_bn needs CUDA (torch's SyncBatchNorm); on the CPU each "
-                             "process normalises its own share of the batch")
         nn.SyncBatchNorm.convert_sync_batchnorm(method)
     method.to(ctx.device)
-    if cfg.batch_size % ctx.world_size:
-        raise ValueError(f"batch_size {cfg.batch_size} (the global batch) must be divisible by "
-                         f"the number of processes, {ctx.world_size}")
-    per_rank = cfg.batch_size // ctx.world_size
-    steps = data.num_batches(run.splits.train, per_rank, world_size=ctx.world_size,
-                             drop_last=True)
-    if steps == 0:
-        raise ValueError(f"batch_size {cfg.batch_size} exceeds the {len(run.splits.train)} "
-                         "training images")
     model = wrap(method, ctx)  # the frozen teacher is outside what DDP wraps
     params = method.parameters_to_train()
     optimizer = make_optimizer(params, cfg, cfg.teacher_lr if phase == "teacher" else None)
@@ -158,14 +150,14 @@ def fit(run: Run, phase: str, method: Method, epochs: int, spec: models.ModelSpe
     if cfg.resume and path.exists():
         ckpt = checkpoint.load(path, ctx.device)
         _check_resumable(ckpt, cfg, phase, path)
-        method.load_state_dict(ckpt["method"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        scaler.load_state_dict(ckpt["scaler"])
-        if ema is not None:
-            ema.load_state_dict(ckpt["ema"])
-        checkpoint.set_rng_state(ckpt["rng"])
-        history = ckpt["history"]
+        restorers = {"method": method.load_state_dict, "optimizer": optimizer.load_state_dict,
+                     "scheduler": scheduler.load_state_dict, "scaler": scaler.load_state_dict,
+                     "ema": None if ema is None else ema.load_state_dict,
+                     "rng": checkpoint.set_rng_state}
+        for name, restore in restorers.items():
+            if restore is not None:
+                checkpoint.restore(ckpt, name, restore, path)
+        history = checkpoint.entry(ckpt, "history", path)
         if ctx.is_main and history:
             print(f"{phase}: resumed from {path} after epoch {len(history)}", flush=True)
     if ctx.is_main:
@@ -197,6 +189,24 @@ def fit(run: Run, phase: str, method: Method, epochs: int, spec: models.ModelSpe
             _report(run, row, epochs)
         barrier(ctx)
     return net
+
+
+def check_trainable(cfg: TrainConfig, ctx: Context, train: data.ImageSet) -> int:
+    """The optimiser steps per epoch of ``cfg`` on ``train`` with ``ctx``'s processes; a
+    ValueError for settings that only the device, the process count or the data can refuse
+    (checked before a run writes anything)."""
+    if cfg.sync_bn and ctx.distributed and ctx.device.type != "cuda":
+        raise ValueError("sync_bn needs CUDA (torch's SyncBatchNorm); on the CPU each "
+                         "process normalises its own share of the batch")
+    amp_dtype(cfg, ctx.device)
+    if cfg.batch_size % ctx.world_size:
+        raise ValueError(f"batch_size {cfg.batch_size} (the global batch) must be divisible by "
+                         f"the number of processes, {ctx.world_size}")
+    steps = data.num_batches(train, cfg.batch_size // ctx.world_size,
+                             world_size=ctx.world_size, drop_last=True)
+    if steps == 0:
+        raise ValueError(f"batch_size {cfg.batch_size} exceeds the {len(train)} training images")
+    return steps
 
 
 def _train_epoch(run: Run, desc: str, model: nn.Module, method: Method,
@@ -287,11 +297,10 @@ def _nonfinite(parts: dict[str, Tensor], grad_norm: Tensor | None) -> str | None
 def _check_resumable(ckpt: dict[str, Any], cfg: TrainConfig, phase: str, path: Path) -> None:
     """A checkpoint continues only the run that wrote it: same phase, same settings (apart
     from where and how the run is watched)."""
-    if ckpt.get("phase") != phase:
-        raise checkpoint.CheckpointError(f"{path} holds phase {ckpt.get('phase')!r}, not "
-                                         f"{phase!r}")
+    if checkpoint.entry(ckpt, "phase", path) != phase:
+        raise checkpoint.CheckpointError(f"{path} holds phase {ckpt['phase']!r}, not {phase!r}")
     free = TrainConfig.resumable()
-    saved, now = ckpt["config"], cfg.to_dict()
+    saved, now = checkpoint.entry(ckpt, "config", path), cfg.to_dict()
     changed = sorted(k for k in now if k not in free and saved.get(k) != now[k])
     if changed:
         raise ValueError(f"cannot resume {path}: settings differ from the checkpoint's: "

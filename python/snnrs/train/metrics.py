@@ -2,7 +2,8 @@
 
 Each row is one epoch of one phase (``teacher``, ``student``, ``baseline``). Every append
 rewrites both files atomically, so a killed run leaves whole files; the rows also live in each
-phase's checkpoint, from which a resumed run rebuilds the log.
+phase's checkpoint, from which a resumed run rebuilds the log. :func:`last_and_best` reads
+each phase's last and best epoch from them.
 
 Example:
     >>> import pathlib, tempfile
@@ -21,6 +22,27 @@ from pathlib import Path
 from typing import Any
 
 from ..files import write_text
+
+
+def last_and_best(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per phase, in order of appearance: the last epoch's test accuracy and the best epoch's
+    (the first epoch to reach the highest), from metrics rows with ``phase``, ``epoch`` and
+    ``test_accuracy`` (a fraction).
+
+    Example:
+        >>> rows = [{"phase": "student", "epoch": e, "test_accuracy": a}
+        ...         for e, a in ((1, 0.5), (2, 0.7), (3, 0.7), (4, 0.6))]
+        >>> last_and_best(rows)
+        {'student': {'last_epoch': 4, 'last_accuracy': 0.6, 'best_epoch': 2, 'best_accuracy': 0.7}}
+    """
+    result = {}
+    for phase in dict.fromkeys(r["phase"] for r in rows):
+        mine = sorted((r for r in rows if r["phase"] == phase), key=lambda r: r["epoch"])
+        best = max(mine, key=lambda r: r["test_accuracy"])  # the first of equals
+        result[phase] = {"last_epoch": mine[-1]["epoch"],
+                         "last_accuracy": mine[-1]["test_accuracy"],
+                         "best_epoch": best["epoch"], "best_accuracy": best["test_accuracy"]}
+    return result
 
 
 class MetricsLog:

@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..files import write_atomic
+from .metrics import last_and_best
 
 
 def _save(fig: Figure, path: Path) -> None:
@@ -32,19 +33,24 @@ def _save(fig: Figure, path: Path) -> None:
 
 
 def curves(rows: list[dict[str, Any]], path: Path) -> None:
-    """Test accuracy and training loss per epoch, one colour per phase; the loss is the
-    method's total (solid) and, where the total has more parts, its cross-entropy (dashed)."""
+    """Test accuracy and training loss per epoch, one colour per phase (a star marks each
+    phase's best epoch); the loss is the method's total (solid) and, where the total has more
+    parts, its cross-entropy (dashed)."""
     fig = Figure(figsize=(10, 4), layout="constrained")
     acc, loss = fig.subplots(1, 2)
+    best = last_and_best(rows)
     for phase in dict.fromkeys(r["phase"] for r in rows):
         mine = [r for r in rows if r["phase"] == phase]
         epochs = [r["epoch"] for r in mine]
-        acc.plot(epochs, [100 * r["test_accuracy"] for r in mine], marker="o", label=phase)
+        curve, = acc.plot(epochs, [100 * r["test_accuracy"] for r in mine], marker="o",
+                          label=phase)
+        acc.plot(best[phase]["best_epoch"], 100 * best[phase]["best_accuracy"], marker="*",
+                 markersize=14, color=curve.get_color())
         line, = loss.plot(epochs, [r["train_loss"] for r in mine], marker="o", label=phase)
         if all("train_ce" in r and r["train_ce"] != r["train_loss"] for r in mine):
             loss.plot(epochs, [r["train_ce"] for r in mine], ls="--", color=line.get_color(),
                       label=f"{phase} (cross-entropy)")
-    acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="accuracy")
+    acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="accuracy (star: best epoch)")
     loss.set(xlabel="epoch", ylabel="training loss", title="loss", yscale="log")
     for ax in (acc, loss):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

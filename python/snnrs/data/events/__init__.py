@@ -11,7 +11,8 @@ Readers (:mod:`.readers`, :mod:`.gesture`) return an events dict, ``"t"``, ``"x"
 
 :mod:`.frames` turns events into float32 frames ``[T, 2, H, W]`` (:func:`to_frames`,
 :func:`to_frames_by_duration`) and resizes them (:func:`resize_frames`). Everything is
-vectorised numpy; a malformed file raises a ValueError naming the file. :mod:`.datasets`
+vectorised numpy; a malformed file raises a ValueError naming the file, and frames above
+:data:`MAX_FRAME_VALUES` values are refused before they are allocated. :mod:`.datasets`
 registers the three datasets (their layouts are in its docstring), with an on-disk frame cache
 (:mod:`.cache`).
 
@@ -29,12 +30,13 @@ Example:
 
 from . import datasets  # noqa: F401  (registers n-mnist, cifar10-dvs and dvs128-gesture)
 from ._checks import Events
-from .frames import SPLITS, resize_frames, to_frames, to_frames_by_duration
+from .frames import MAX_FRAME_VALUES, SPLITS, resize_frames, to_frames, to_frames_by_duration
 from .gesture import GESTURE_CLASSES, read_gesture_labels, split_gestures
 from .readers import read_aedat2, read_aedat3, read_atis_bin
 
 __all__ = [
     "GESTURE_CLASSES",
+    "MAX_FRAME_VALUES",
     "SPLITS",
     "Events",
     "read_aedat2",

@@ -1,14 +1,27 @@
-"""What the event modules share: the events dict and the checks on it.
+"""What the event modules share: the events dict, the checks on it, and the rule that every
+error about a file names the file.
 
 An events dict maps ``"t"``, ``"x"``, ``"y"`` and ``"p"`` to 1-D numpy arrays of one length
 ``N``: timestamps (integers, microseconds), pixel column, pixel row and polarity (0 or 1; any
 non-zero value counts as 1).
+
+Example:
+    >>> import numpy as np
+    >>> events = {"t": np.arange(3), "x": np.array([0, 40, 1]), "y": np.zeros(3, int),
+    ...           "p": np.ones(3, int)}
+    >>> with about_file("Train/3/00007.bin"):
+    ...     check_events(events, H=34, W=34)
+    Traceback (most recent call last):
+    ...
+    ValueError: Train/3/00007.bin: events['x'] must lie in [0, 34), got ... (event 1 has 40)
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +34,27 @@ KEYS = ("t", "x", "y", "p")
 def bad_file(path: str | os.PathLike, what: str) -> ValueError:
     """The ValueError for a malformed file: ``"<path>: <what>"``."""
     return ValueError(f"{os.fspath(path)}: {what}")
+
+
+@contextlib.contextmanager
+def about_file(path: str | os.PathLike, where: str = "") -> Iterator[None]:
+    """Re-raises a ValueError from the block as :func:`bad_file` of ``path`` (with ``where``,
+    e.g. ``"gesture 3: "``, before the message), unless it already starts with the path."""
+    try:
+        yield
+    except ValueError as err:
+        if str(err).startswith(f"{os.fspath(path)}: "):
+            raise
+        raise bad_file(path, f"{where}{err}") from None
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The UTF-8 text of ``path`` (a byte-order mark is dropped), else a ValueError naming it
+    (``"<path>: not a text file (...)"``)."""
+    try:
+        return Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise bad_file(path, f"not a text file ({err})") from None
 
 
 def check_events(events: Mapping[str, np.ndarray], H: int | None = None,
@@ -51,6 +85,7 @@ def check_events(events: Mapping[str, np.ndarray], H: int | None = None,
         for key, arr, limit in (("x", x, W), ("y", y, H)):
             low, high = int(arr.min()), int(arr.max())
             if low < 0 or high >= limit:
+                first = int(np.argmax((arr < 0) | (arr >= limit)))
                 raise ValueError(f"events[{key!r}] must lie in [0, {limit}), got values in "
-                                 f"[{low}, {high}]")
+                                 f"[{low}, {high}] (event {first} has {int(arr[first])})")
     return t, x, y, p

@@ -4,7 +4,9 @@ Each reads the extracted original release from ``--data-dir`` (nothing is downlo
 every sample into ``T`` frames (``split_by="number"``: equal numbers of events; ``"time"``:
 equal time slices) as SpikingJelly does, caches the frames on disk (:mod:`.cache`) and returns
 :class:`~snnrs.data.DataSplits` of frames ``[N, T, 2, H, W]``. Training augments them with a
-random horizontal flip and a random roll of up to 5 pixels.
+random roll of up to 5 pixels, and CIFAR10-DVS also with a random horizontal flip: a mirrored
+digit or a mirrored left-arm gesture is another class (on the real N-MNIST recordings the flip
+cost an ANN teacher 9 points, ``benches/RESULTS.md``).
 
 Layouts (``DIR`` is ``--data-dir``):
 
@@ -19,12 +21,15 @@ dvs128-gesture ``DIR/DvsGesture/`` (or ``DIR`` itself) holding ``user*_*.aedat``
                recording cut into its labelled gestures; 128 x 128, frames as uint8 counts
 ============== =================================================================================
 
-Counts above 255 in one pixel of one frame are stored as 255 (uint8 frames).
+Counts above 255 in one pixel of one frame are stored as 255 (uint8 frames). A split without
+recordings of some class is refused, naming the classes and the folder (for DVS128 Gesture:
+the trial list), rather than trained on the classes present; an error about a recording
+(an event off the sensor, say) names the file and the event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -35,13 +40,23 @@ from tqdm.auto import tqdm
 from .._checks import check_int
 from ..datasets import register_dataset
 from ..sets import DataSplits, ImageSet, hold_out
+from ._checks import about_file, check_events, read_text
 from .cache import cached, fingerprint
 from .frames import SPLITS, resize_frames, to_frames
-from .gesture import GESTURE_CLASSES, GESTURE_NAMES, read_gesture_labels, split_gestures
+from .gesture import (
+    GESTURE_CLASSES,
+    GESTURE_NAMES,
+    GestureLabels,
+    read_gesture_labels,
+    split_gestures,
+)
 from .readers import read_aedat2, read_aedat3, read_atis_bin
 
-#: What event frames train with: a flip and a roll of up to 5 pixels, as the reference code.
+#: What CIFAR10-DVS frames train with: a flip and a roll of up to 5 pixels, as the reference code.
 EVENT_AUGMENT = {"crop_padding": 0, "flip": True, "roll": 5}
+#: Digits and gestures are not mirror-symmetric (a mirrored "left arm clockwise" is another
+#: class), so they train with the roll only.
+UNMIRRORED_EVENT_AUGMENT = {**EVENT_AUGMENT, "flip": False}
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
                    "ship", "truck")
 
@@ -58,6 +73,41 @@ def _folder(path: Path, what: str) -> Path:
     return path
 
 
+def _class_files(root: Path, classes: Sequence[str], pattern: str,
+                 what: str) -> list[tuple[Path, int]]:
+    """``(file, label)`` for the files matching ``pattern`` in each ``root/<class>`` (label: the
+    class's index), sorted; a FileNotFoundError naming ``root`` and every class without files,
+    e.g. ``"DIR/Train: no recordings of 2 of the 10 classes of n-mnist Train (3 is missing; 7
+    holds no *.bin); ..."``.
+    """
+    files, absent = [], []
+    for label, name in enumerate(classes):
+        folder = root / name
+        found = sorted(folder.glob(pattern)) if folder.is_dir() else []
+        if not found:
+            absent.append(f"{name} {_why_empty(folder, pattern)}")
+        files += [(f, label) for f in found]
+    if absent:
+        raise FileNotFoundError(
+            f"{root}: no recordings of {len(absent)} of the {len(classes)} classes of {what} "
+            f"({'; '.join(absent)}); a network trained without them cannot learn them")
+    return files
+
+
+def _why_empty(folder: Path, pattern: str) -> str:
+    if folder.is_dir():
+        return f"holds no {pattern}"
+    return "is not a folder" if folder.exists() else "is missing"
+
+
+def _file_frames(path: Path, events: dict[str, np.ndarray], H: int, W: int, T: int,
+                 split_by: str, size: int | None = None) -> np.ndarray:
+    """The frames of one recording (``[T, 2, H, W]``, resized to ``size``); an error names it."""
+    with about_file(path):
+        frames = to_frames(events, H, W, T, split_by=split_by)
+    return frames if size is None else resize_frames(frames, size)
+
+
 def _stack(samples: Sequence[np.ndarray], dtype: torch.dtype) -> Tensor:
     """Frames ``[N, T, 2, H, W]`` (uint8 counts saturate at 255)."""
     out = torch.from_numpy(np.stack(samples)) if samples else torch.zeros(0)
@@ -67,27 +117,23 @@ def _stack(samples: Sequence[np.ndarray], dtype: torch.dtype) -> Tensor:
 def _frames_of(files: list[tuple[Path, int]], read: Callable, H: int, W: int, T: int,
                split_by: str, dtype: torch.dtype, what: str,
                size: int | None = None) -> dict[str, Tensor]:
-    samples = []
-    for path, _ in tqdm(files, f"{what}: integrating events", leave=False, unit="file",
-                        disable=len(files) < 200):
-        frames = to_frames(read(path), H, W, T, split_by=split_by)
-        samples.append(frames if size is None else resize_frames(frames, size))
+    samples = [_file_frames(path, read(path), H, W, T, split_by, size)
+               for path, _ in tqdm(files, f"{what}: integrating events", leave=False,
+                                   unit="file", disable=len(files) < 200)]
     labels = torch.tensor([label for _, label in files], dtype=torch.int64)
     return {"frames": _stack(samples, dtype), "labels": labels}
 
 
-@register_dataset("n-mnist", augment=EVENT_AUGMENT, time_steps=True, shape=(10, 2))
+@register_dataset("n-mnist", augment=UNMIRRORED_EVENT_AUGMENT, time_steps=True, shape=(10, 2))
 def n_mnist(data_dir: Path, seed: int, T: int = 10, split_by: str = "number") -> DataSplits:
     """N-MNIST from its ``Train`` and ``Test`` folders of ``.bin`` recordings."""
     T = _check_settings(T, split_by)
     splits = {}
     for split in ("Train", "Test"):
         root = _folder(data_dir / split, f"the {split} folder of N-MNIST with <digit>/*.bin")
-        files = [(f, d) for d in range(10) for f in sorted((root / str(d)).glob("*.bin"))]
-        if not files:
-            raise FileNotFoundError(f"{root} holds no <digit>/*.bin recordings")
-        key = {"dataset": "n-mnist", "split": split, "dir": str(root.resolve()), "T": T,
-               "split_by": split_by, "files": fingerprint(root, [f for f, _ in files])}
+        files = _class_files(root, [str(d) for d in range(10)], "*.bin", f"n-mnist {split}")
+        key = {"dataset": "n-mnist", "split": split, "T": T, "split_by": split_by,
+               "files": fingerprint(root, [f for f, _ in files])}
         t = cached(key, lambda files=files, split=split: _frames_of(
             files, read_atis_bin, 34, 34, T, split_by, torch.uint8, f"n-mnist {split}"))
         splits[split] = ImageSet(t["frames"], t["labels"])
@@ -101,15 +147,8 @@ def cifar10_dvs(data_dir: Path, seed: int, T: int = 10, split_by: str = "number"
     by ``seed``."""
     T = _check_settings(T, split_by)
     size = check_int("size", size, 1, 128)
-    files = []
-    for label, name in enumerate(CIFAR10_CLASSES):
-        found = sorted(_folder(data_dir / name, f"the {name} folder of CIFAR10-DVS").glob(
-            "*.aedat"))
-        if not found:
-            raise FileNotFoundError(f"{data_dir / name} holds no .aedat recordings")
-        files += [(f, label) for f in found]
-    key = {"dataset": "cifar10-dvs", "dir": str(data_dir.resolve()), "T": T,
-           "split_by": split_by, "size": size,
+    files = _class_files(data_dir, CIFAR10_CLASSES, "*.aedat", "cifar10-dvs")
+    key = {"dataset": "cifar10-dvs", "T": T, "split_by": split_by, "size": size,
            "files": fingerprint(data_dir, [f for f, _ in files])}
     t = cached(key, lambda: _frames_of(files, read_aedat2, 128, 128, T, split_by,
                                        torch.float16, "cifar10-dvs",
@@ -118,7 +157,7 @@ def cifar10_dvs(data_dir: Path, seed: int, T: int = 10, split_by: str = "number"
     return DataSplits("cifar10-dvs", train, test, CIFAR10_CLASSES)
 
 
-@register_dataset("dvs128-gesture", augment=EVENT_AUGMENT, time_steps=True,
+@register_dataset("dvs128-gesture", augment=UNMIRRORED_EVENT_AUGMENT, time_steps=True,
                   shape=(GESTURE_CLASSES, 2))
 def dvs128_gesture(data_dir: Path, seed: int, T: int = 16,
                    split_by: str = "number") -> DataSplits:
@@ -132,27 +171,46 @@ def dvs128_gesture(data_dir: Path, seed: int, T: int = 16,
         if not listing.is_file():
             raise FileNotFoundError(f"{listing} is missing: expected the DvsGesture folder of "
                                     "the release")
-        trials = [root / line.strip() for line in listing.read_text().splitlines()
+        trials = [root / line.strip() for line in read_text(listing).splitlines()
                   if line.strip()]
         for trial in trials:
-            for needed in (trial, trial.with_name(trial.stem + "_labels.csv")):
+            for needed in (trial, _labels_of(trial)):
                 if not needed.is_file():
                     raise FileNotFoundError(f"{needed} is missing ({listing} lists {trial.name})")
-        sources = trials + [t.with_name(t.stem + "_labels.csv") for t in trials]
-        key = {"dataset": "dvs128-gesture", "split": split, "dir": str(root.resolve()), "T": T,
-               "split_by": split_by, "files": fingerprint(root, sources)}
-        t = cached(key, lambda trials=trials: _gestures(trials, T, split_by))
+        labels = {trial: read_gesture_labels(_labels_of(trial)) for trial in trials}
+        _check_gesture_classes(listing, labels.values())
+        key = {"dataset": "dvs128-gesture", "split": split, "T": T, "split_by": split_by,
+               "files": fingerprint(root, trials + [_labels_of(t) for t in trials])}
+        t = cached(key, lambda labels=labels: _gestures(labels, T, split_by))
         splits[split] = ImageSet(t["frames"], t["labels"])
     return DataSplits("dvs128-gesture", splits["train"], splits["test"], GESTURE_NAMES)
 
 
-def _gestures(trials: list[Path], T: int, split_by: str) -> dict[str, Tensor]:
-    samples, labels = [], []
-    for trial in tqdm(trials, "dvs128-gesture: cutting and integrating", leave=False,
-                      unit="recording", disable=len(trials) < 20):
-        cut = read_gesture_labels(trial.with_name(trial.stem + "_labels.csv"))
-        for label, events in split_gestures(read_aedat3(trial), cut):
-            samples.append(to_frames(events, 128, 128, T, split_by=split_by))
-            labels.append(label)
+def _labels_of(trial: Path) -> Path:
+    """``userNN_<lighting>_labels.csv`` of ``userNN_<lighting>.aedat``."""
+    return trial.with_name(trial.stem + "_labels.csv")
+
+
+def _check_gesture_classes(listing: Path, labels: Iterable[GestureLabels]) -> None:
+    """A ValueError naming ``listing`` and the classes no trial of it labels."""
+    present = set().union(*(cut["label"].tolist() for cut in labels))
+    absent = [f"{c + 1} ({GESTURE_NAMES[c]})" for c in range(GESTURE_CLASSES) if c not in present]
+    if absent:
+        raise ValueError(f"{listing}: the trials it lists label no gesture of {len(absent)} of "
+                         f"the {GESTURE_CLASSES} classes ({', '.join(absent)}); a network "
+                         "trained without them cannot learn them")
+
+
+def _gestures(labels: dict[Path, GestureLabels], T: int, split_by: str) -> dict[str, Tensor]:
+    samples, classes = [], []
+    for trial, cut in tqdm(labels.items(), "dvs128-gesture: cutting and integrating",
+                           leave=False, unit="recording", disable=len(labels) < 20):
+        events = read_aedat3(trial)
+        with about_file(trial):
+            check_events(events, 128, 128)
+        for i, (label, part) in enumerate(split_gestures(events, cut)):
+            with about_file(trial, f"gesture {i + 1} of {_labels_of(trial).name}: "):
+                samples.append(to_frames(part, 128, 128, T, split_by=split_by))
+            classes.append(label)
     return {"frames": _stack(samples, torch.uint8),
-            "labels": torch.tensor(labels, dtype=torch.int64)}
+            "labels": torch.tensor(classes, dtype=torch.int64)}

@@ -5,7 +5,8 @@ A frame counts the events of one time slice per polarity and pixel: frames are f
 :func:`to_frames` gives the values of SpikingJelly's
 ``integrate_events_by_fixed_frames_number`` and :func:`to_frames_by_duration` those of its
 ``integrate_events_by_fixed_duration`` (which return float64), in one ``np.bincount`` over all
-events.
+events. Frames of more than :data:`MAX_FRAME_VALUES` values (``T * 2 * H * W``; a huge sensor,
+or a time span cut into too many frames) are refused before anything is allocated.
 
 Example:
     >>> import numpy as np
@@ -32,6 +33,27 @@ from ._checks import check_events
 
 SPLITS = ("number", "time")
 
+MAX_FRAME_VALUES = 2**30
+"""The most values ``T * 2 * H * W`` one sample's frames may have: 4 GiB of float32 (the
+count takes 8 GiB while integrating). 10,000 frames of 128 x 128 hold 3.3e8."""
+
+
+def check_frame_size(T: int, H: int, W: int, why: str = "") -> None:
+    """A ValueError unless ``T`` frames ``[2, H, W]`` hold at most :data:`MAX_FRAME_VALUES`
+    values; ``why`` says where ``T`` comes from.
+
+    Example:
+        >>> check_frame_size(10, 34, 34)
+        >>> check_frame_size(10, 10**9, 10**9)
+        Traceback (most recent call last):
+        ...
+        ValueError: 10 frames of 2 x 1000000000 x 1000000000 hold 2e+19 values, over the cap ...
+    """
+    values = T * 2 * H * W
+    if values > MAX_FRAME_VALUES:
+        raise ValueError(f"{T} frames of 2 x {H} x {W}{why} hold {values:.3g} values, over the "
+                         f"cap MAX_FRAME_VALUES = 2**30 ({MAX_FRAME_VALUES:.3g})")
+
 
 def _check_sorted(t: np.ndarray, mode: str) -> None:
     """A ValueError unless ``t`` is non-decreasing (time slices need events sorted by time)."""
@@ -48,6 +70,8 @@ def _slice_counts(t: np.ndarray, step: int, T: int) -> np.ndarray:
     """Events per frame of sorted, non-empty ``t`` when frame ``i < T-1`` holds
     ``t[0] + i*step <= t < t[0] + (i+1)*step`` and the last frame the rest. The bounds lie in
     ``[t[0], t[-1]]``, so they keep ``t``'s dtype and ``searchsorted`` copies nothing."""
+    if T == 1:   # no bounds; the step itself may pass the int64 range
+        return np.array([t.size], dtype=np.int64)
     wide = np.uint64 if t.dtype.kind == "u" else np.int64
     bounds = (wide(t[0]) + wide(step) * np.arange(1, T, dtype=wide)).astype(t.dtype)
     edges = np.searchsorted(t, bounds, side="left")
@@ -95,13 +119,14 @@ def to_frames(events: Mapping[str, np.ndarray], H: int, W: int, frames_number: i
         float32 ``[T, 2, H, W]``: event counts, channel 1 for ``p != 0``.
 
     Raises:
-        ValueError: bad arguments, coordinates outside the frame, or (``"time"``) events not
-            sorted by time.
+        ValueError: bad arguments, frames over :data:`MAX_FRAME_VALUES`, coordinates outside
+            the frame, or (``"time"``) events not sorted by time.
     """
     H, W = check_int("H", H, 1), check_int("W", W, 1)
     T = check_int("frames_number", frames_number, 1)
     if split_by not in SPLITS:
         raise ValueError(f"split_by must be one of {SPLITS}, got {split_by!r}")
+    check_frame_size(T, H, W)
     t, x, y, p = check_events(events, H, W)
     n = t.size
     if split_by == "number":
@@ -135,6 +160,10 @@ def to_frames_by_duration(events: Mapping[str, np.ndarray], H: int, W: int,
     Returns:
         float32 ``[T, 2, H, W]``; ``T`` is 0 without events and at least 1 otherwise.
 
+    Raises:
+        ValueError: bad arguments, coordinates outside the frame, events not sorted by time,
+            or a span that makes more than :data:`MAX_FRAME_VALUES` values.
+
     Example:
         >>> import numpy as np
         >>> events = {"t": np.array([100, 105, 110, 120]), "x": np.zeros(4, int),
@@ -148,7 +177,9 @@ def to_frames_by_duration(events: Mapping[str, np.ndarray], H: int, W: int,
     if t.size == 0:
         return np.zeros((0, 2, H, W), dtype=np.float32)
     _check_sorted(t, "to_frames_by_duration")
-    T = max(-(-(int(t[-1]) - int(t[0])) // duration), 1)
+    span = int(t[-1]) - int(t[0])
+    T = max(-(-span // duration), 1)
+    check_frame_size(T, H, W, f" (a span of {span} in frames of {duration})")
     return _integrate(_slice_counts(t, duration, T), x, y, p, H, W)
 
 

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._checks import Events, bad_file, check_events
+from .._checks import shown
+from ._checks import Events, bad_file, check_events, read_text
 
 GESTURE_NAMES = ("hand clap", "right hand wave", "left hand wave", "right arm clockwise",
                  "right arm counter-clockwise", "left arm clockwise",
@@ -42,6 +43,10 @@ GESTURE_CLASSES = len(GESTURE_NAMES)
 """DVS128 Gesture has 11 classes, numbered 1 to 11 in the CSV files (labels 0 to 10 here)."""
 
 LABELS_HEADER = ("class", "startTime_usec", "endTime_usec")
+
+MAX_TIME_US = 2**63 - 1
+"""The latest gesture time a labels file may give: the int64 range of the recordings'
+timestamps (AEDAT 3.1 times are below ``2**63`` microseconds)."""
 
 GestureLabels = dict[str, np.ndarray]
 """``{"label", "start", "end"}`` -> int64 arrays ``[K]``, one entry per labelled gesture."""
@@ -59,14 +64,12 @@ def read_gesture_labels(csv_path: str | os.PathLike) -> GestureLabels:
         ``i`` spans ``start[i] <= t < end[i]``): int64 arrays ``[K]`` in file order.
 
     Raises:
-        ValueError: naming the file and line, for a missing or different header, a line that
-            is not three integers, a class outside 1..11, a negative time or ``end < start``.
+        ValueError: naming the file and line, for a file that is not UTF-8 text, a missing or
+            different header, a line that is not three integers, a class outside 1..11, a
+            negative time, a time past :data:`MAX_TIME_US` or ``end < start``.
     """
     path = Path(csv_path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise bad_file(path, f"not a text file ({err})") from err
+    text = read_text(path)
     lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
     if not lines:
         raise bad_file(path, "empty labels file: expected the header "
@@ -75,7 +78,7 @@ def read_gesture_labels(csv_path: str | os.PathLike) -> GestureLabels:
     if tuple(f.strip().lower() for f in header.split(",")) != tuple(
             h.lower() for h in LABELS_HEADER):
         raise bad_file(path, f"line {number}: expected the header {','.join(LABELS_HEADER)!r}, "
-                             f"got {header!r}")
+                             f"got {shown(header)!r}")
     rows = []
     for number, line in lines[1:]:
         fields = line.split(",")
@@ -85,12 +88,14 @@ def read_gesture_labels(csv_path: str | os.PathLike) -> GestureLabels:
             cls, start, end = (int(f) for f in fields)
         except ValueError:
             raise bad_file(path, f"line {number}: expected three integers "
-                                 f"'class,start,end', got {line!r}") from None
+                                 f"'class,start,end', got {shown(line)!r}") from None
         if not 1 <= cls <= GESTURE_CLASSES:
-            raise bad_file(path, f"line {number}: class {cls} is outside 1..{GESTURE_CLASSES}")
-        if not 0 <= start <= end:
-            raise bad_file(path, f"line {number}: the time range [{start}, {end}) must have "
-                                 "0 <= start <= end")
+            raise bad_file(path, f"line {number}: class {shown(cls)} is outside "
+                                 f"1..{GESTURE_CLASSES}")
+        if not 0 <= start <= end <= MAX_TIME_US:
+            raise bad_file(path, f"line {number}: the time range [{shown(start)}, "
+                                 f"{shown(end)}) must have 0 <= start <= end <= "
+                                 f"{MAX_TIME_US} (MAX_TIME_US, microseconds)")
         rows.append((cls - 1, start, end))
     table = np.array(rows, dtype=np.int64).reshape(-1, 3)
     return {"label": table[:, 0].copy(), "start": table[:, 1].copy(), "end": table[:, 2].copy()}
