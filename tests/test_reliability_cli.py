@@ -162,11 +162,13 @@ def test_a_value_outside_a_settings_bounds_is_one_line_naming_the_flag(case):
     (["train-teacher", "--epochs", "0"], "argument --epochs: teacher_epochs must be >= 1"),
     (["recipe", "show", "no-such"], "unknown recipe 'no-such'; expected one of: "),
     (["recipes", "extra"], "unrecognized arguments: extra"),
+    (["distill", "--epoch", "3"], "unrecognized arguments: --epoch 3; did you mean --epochs?"),
+    (["eval", "x.pt", "--no-nois"], "unrecognized arguments: --no-nois; did you mean --no-noise"),
+    (["models", "--zzz"], "unrecognized arguments: --zzz ("),
 ])
 def test_bad_flags_of_every_command_are_one_line(argv, message, capsys):
     err = _one_line(*_run(argv, capsys))
-    prog = "snnrs" if argv[0] == "recipes" else f"snnrs {argv[0]}"  # recipes takes no flags
-    assert err.startswith(f"{prog}: error: ") and message in err
+    assert err.startswith(f"snnrs {argv[0]}: error: ") and message in err
 
 
 def test_a_config_file_that_is_a_folder_is_named(tmp_path, capsys):

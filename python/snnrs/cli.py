@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -117,7 +118,8 @@ class Parser(argparse.ArgumentParser):
     (:class:`_StoreSetting`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        # No prefix matching: "--epoch 3" is an error, not a silent "--epochs 3"
+        super().__init__(*args, **{"allow_abbrev": False, **kwargs})
         self.register("action", None, _StoreSetting)
         self.register("action", "store", _StoreSetting)
 
@@ -432,6 +434,22 @@ def _where(e: Exception, file: Path | None) -> str:
             else f"{place[0]}, line {place[1]}: ")
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, except that a flag the command does not take is that
+    command's error, with the closest flag it does take: ``snnrs distill: error: unrecognized
+    arguments: --epoch 3; did you mean --epochs?``."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        command = commands.choices[args.command]
+        flags = [f for a in command._actions for f in a.option_strings]
+        close = next((m for word in extra if word.startswith("--") for m in
+                      difflib.get_close_matches(word.split("=")[0], flags, n=1)), None)
+        command.error(f"unrecognized arguments: {' '.join(extra)}"
+                      + (f"; did you mean {close}?" if close else ""))
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs ``snnrs`` with ``argv`` (default: the command line); returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -442,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = _parse(parser, argv)
     except FlagError as e:
         print(f"{e.prog}: error: {e}", file=sys.stderr)
         return 2
