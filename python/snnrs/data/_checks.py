@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 
 
 def check_int(name: str, value: object, minimum: int, maximum: int | None = None) -> int:
@@ -33,3 +34,15 @@ def shown(text: object, limit: int = 60) -> str:
     """
     text = str(text)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def listed(names: Sequence[object], most: int) -> str:
+    """The first ``most`` of ``names``, joined by commas, and how many more there are: for a
+    message that lists what it found.
+
+    Example:
+        >>> listed(["a", "b", "c", "d"], 2)
+        'a, b and 2 more'
+    """
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(map(str, names[:most])) + more

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from ._checks import check_int
+from ._checks import check_int, listed
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -248,10 +248,9 @@ def check_every_class(split: ImageSet, classes: Sequence[str], what: str) -> Non
     classes (the first 10 of them)."""
     missing = missing_classes(split, classes)
     if missing:
-        shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more"
-                                           if len(missing) > 10 else "")
         raise ValueError(f"{what} has no images of {len(missing)} of the {len(classes)} "
-                         f"classes ({shown}); a network trained on it cannot learn them")
+                         f"classes ({listed(missing, 10)}); a network trained on it cannot "
+                         "learn them")
 
 
 def hold_out(split: ImageSet, fraction: float, seed: int = 0) -> tuple[ImageSet, ImageSet]:

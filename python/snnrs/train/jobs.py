@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from .. import data, evaluate, models
+from ..data._checks import listed
 from ..distill import METHODS, create_method
 from ..files import FolderLock, is_run_folder, remove_stale_temporaries, write_text
 from . import checkpoint, plots
@@ -99,8 +100,8 @@ def check_out_folder(directory: Path, force: bool = False) -> None:
         return
     found = sorted(p.name + "/" * p.is_dir() for p in directory.iterdir())
     if found:
-        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
-        raise ValueError(f"--out {directory} holds files that are not an snnrs run's ({shown}); "
+        raise ValueError(f"--out {directory} holds files that are not an snnrs run's "
+                         f"({listed(found, 3)}); "
                          "a run writes config.yaml, report.md, summary.json, metrics.* and "
                          "checkpoints/ there, over any files of those names. Choose a new or "
                          "empty folder, or pass --force to write there anyway")
