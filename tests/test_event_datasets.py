@@ -108,8 +108,11 @@ def test_dvs128_gesture_cuts_recordings_into_labelled_gestures(tmp_path):
     splits = data.load("dvs128-gesture", tmp_path, T=3)
     assert (len(splits.train), len(splits.test), splits.num_classes) == (22, 11, 11)
     assert splits.train.labels.tolist() == list(range(11)) * 2
+    (tmp_path / "elsewhere").mkdir()  # a folder, but not a DVS128 Gesture release
     with pytest.raises(FileNotFoundError, match=r"trials_to_train\.txt is missing"):
         data.load("dvs128-gesture", tmp_path / "elsewhere", T=3)
+    with pytest.raises(FileNotFoundError, match=r"'.*nowhere' does not exist or is not a folder"):
+        data.load("dvs128-gesture", tmp_path / "nowhere", T=3)
 
 
 def test_missing_folders_are_named(tmp_path):

@@ -46,7 +46,7 @@ def _run(*args: str, timeout: float = 240, env: dict | None = None
      "method kd has no option 'alpah'; its options: alpha, temperature"),
     (["distill", "--method", "kd", "--method-opt", "alpha=1.5"], "alpha must lie in [0, 1]"),
     (["distill", "--model-opt", "in_channels=3"], "no option 'in_channels' (set by the dataset"),
-    (["train-teacher", "--neuron", "lif", "--model-opt", "tau=-1"], "number >= 1 (a time constant"),
+    (["train-teacher", "--model-opt", "tau=-1"], "number >= 1 (a time constant"),
     (["eval", "missing.pt"], "no checkpoint at missing.pt"),
 ])
 def test_bad_settings_give_one_line_and_write_nothing(args, message, tmp_path, capsys):

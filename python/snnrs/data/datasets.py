@@ -113,9 +113,28 @@ def load(name: str, data_dir: str | os.PathLike | None = None, seed: int = 0,
     entry = DATASETS[name]
     seed = check_int("seed", seed, 0, 2**63 - 1)
     check_options(f"dataset {name}", entry.loader, options, reserved=("data_dir", "seed"))
-    if entry.needs_dir and data_dir is None:
+    return entry.loader(check_data_dir(name, data_dir), seed, **options)
+
+
+def check_data_dir(name: str, data_dir: str | os.PathLike | None) -> Path | None:
+    """``data_dir`` as a Path (or None) if dataset ``name`` can be read from it: an existing
+    folder, which a dataset read from disk needs; a ValueError or FileNotFoundError naming it
+    otherwise. Cheap: a run checks it before it loads anything.
+
+    Example:
+        >>> check_data_dir("cifar10", None)
+        Traceback (most recent call last):
+        ...
+        ValueError: dataset 'cifar10' is read from disk: pass its folder (--data-dir)
+    """
+    root = None if data_dir is None else Path(data_dir)
+    if not DATASETS[name].needs_dir:
+        return root
+    if root is None:
         raise ValueError(f"dataset {name!r} is read from disk: pass its folder (--data-dir)")
-    return entry.loader(None if data_dir is None else Path(data_dir), seed, **options)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data directory {str(root)!r} does not exist or is not a folder")
+    return root
 
 
 def default_augment(name: str) -> Augment:

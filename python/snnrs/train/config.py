@@ -78,6 +78,7 @@ class Setting:
             every other setting must equal the checkpoint's.
         eval_flag: the flag of ``snnrs eval`` that reads the same setting, if any.
         aliases: more flag names, by command.
+        helps: the help by command, where a command reads the setting otherwise.
         choices: the registry (or tuple) its value comes from, listed in ``--help``.
         minimum, maximum: the closed range a number must lie in (None: unbounded);
         above, below: open bounds, for ``lr > 0`` or ``momentum < 1``. Numbers must be finite.
@@ -93,6 +94,7 @@ class Setting:
     resumable: bool = False
     eval_flag: str | None = None
     aliases: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    helps: Mapping[str, str] = field(default_factory=dict)
     choices: Callable[[], Iterable[str]] | None = None
     minimum: float | None = None
     maximum: float | None = None
@@ -122,6 +124,22 @@ def setting(default: Any, help: str, group: str, **options: Any) -> Any:
 
 
 DISTILL = frozenset({"distill"})
+
+QUICK: dict[str, Any] = {"teacher_epochs": 1, "epochs": 1, "train_limit": 256,
+                         "test_limit": 128, "batch_size": 64, "noise": False}
+"""The budget of a smoke run (``quick``): over the recipe and the config files, under the
+flags (:meth:`TrainConfig.from_sources`)."""
+
+QUICK_NOTE = ("Smoke run (--quick): a tiny budget, so its numbers show that the run works, not "
+              "what the networks or the method achieve")
+"""What the output, ``summary.json`` and ``report.md`` of a quick run say."""
+
+
+def _quick_help() -> str:
+    budget = ", ".join(f"{k} {str(v).lower()}" for k, v in QUICK.items())
+    return (f"a smoke run that finishes in seconds: its budget ({budget}) replaces the "
+            "recipe's and --config's, flags still win; its output, summary.json and report.md "
+            "say it is a smoke run")
 
 
 @dataclass
@@ -174,12 +192,15 @@ class TrainConfig:
     normalize_std: list[float] | None = setting(
         None, "per-channel std to normalise with, with --normalize-mean", "data", metavar="S")
     # networks
-    model: str = setting("convnet", "student topology", "networks", choices=list_models)
+    model: str = setting("convnet", "student topology", "networks", choices=list_models,
+                         helps={"teacher": "the topology to train, unless --teacher-model"})
     teacher_model: str | None = setting(None, "teacher topology (default: --model)", "networks",
                                         metavar="MODEL", choices=list_models)
-    T: int = setting(4, "SNN time steps", "networks", eval_flag="--T", minimum=1, maximum=10_000)
-    neuron: str | None = setting(None, "the neuron kind (default: the model's)", "networks",
-                                 choices=lambda: NEURONS)
+    T: int = setting(4, "SNN time steps", "networks", eval_flag="--T", minimum=1, maximum=10_000,
+                     helps={"teacher": "frames per sample of an event dataset (the ANN sees "
+                            "their mean); images do not use it"})
+    neuron: str | None = setting(None, "the student's neuron kind (default: the model's)",
+                                 "networks", commands=DISTILL, choices=lambda: NEURONS)
     model_options: dict[str, Any] = setting(
         {}, "a model option of student and teacher, e.g. leak=0.5 (repeatable); KEY= with no "
         "value drops one a --recipe set", "networks", flags=("--model-opt",),
@@ -208,9 +229,9 @@ class TrainConfig:
                              "the student's initial weights)", "distillation",
                              commands=DISTILL)
     # optimisation
-    epochs: int = setting(20, "student and baseline epochs", "optimisation", commands=DISTILL,
+    epochs: int = setting(10, "student and baseline epochs", "optimisation", commands=DISTILL,
                           minimum=1, maximum=1_000_000)
-    teacher_epochs: int = setting(30, "teacher epochs", "optimisation", metavar="N",
+    teacher_epochs: int = setting(15, "teacher epochs", "optimisation", metavar="N",
                                   aliases={"teacher": ("--epochs",)}, minimum=1,
                                   maximum=1_000_000)
     batch_size: int = setting(64, "global batch, split across processes", "optimisation",
@@ -246,17 +267,23 @@ class TrainConfig:
                           eval_flag="--device", check=lambda device: check_device(device))
     seed: int = setting(0, "the seed of everything random", "running", eval_flag="--seed",
                         minimum=0, maximum=2**32 - 1)
-    out: str | None = setting(None, "run folder (default runs/<command>)", "running",
+    out: str | None = setting(None, "run folder (default runs/distill, runs/<recipe> with "
+                              "--recipe; ending -quick with --quick)", "running",
                               metavar="DIR", resumable=True,
+                              helps={"teacher": "run folder (default runs/teacher, "
+                                     "runs/<recipe>-teacher with --recipe; ending -quick with "
+                                     "--quick)"},
                               check=lambda out: check_writable_dir("out", out))
-    resume: bool = setting(False, "continue the run in --out from its checkpoints (its "
-                           "config.yaml is the base configuration)", "running", resumable=True)
+    resume: bool = setting(False, "continue the run in the run folder from its checkpoints "
+                           "(its config.yaml is the base configuration; a flag that changes a "
+                           "setting the run keeps is refused)", "running", resumable=True)
     force: bool = setting(False, "write into an --out folder that holds files but no snnrs run "
                           "(files named as the run's own, such as config.yaml and report.md, "
                           "are replaced; nothing else is touched)", "running", resumable=True)
     tensorboard: bool = setting(False, "also log to DIR/tensorboard", "running", resumable=True)
     noise: bool = setting(True, "skip the accuracy-under-noise evaluation", "running",
                           resumable=True, eval_flag="--no-noise")
+    quick: bool = setting(False, _quick_help(), "running")
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -275,13 +302,18 @@ class TrainConfig:
     @classmethod
     def from_sources(cls, files: Sequence[str | os.PathLike] = (),
                      overrides: dict[str, Any] | None = None) -> TrainConfig:
-        """Defaults, then each config file of ``files`` in turn, then ``overrides`` (the
-        flags), on top of the recipe they name (:func:`recipe_options` says which of its
-        options apply); an option whose value is :data:`DROP` is removed. Validated: an error
-        that one of the recipe's options causes names the recipe and how to drop the option."""
+        """Defaults, then each config file of ``files`` in turn, then :data:`QUICK` if
+        ``quick`` is set, then ``overrides`` (the flags), on top of the recipe they name
+        (:func:`recipe_options` says which of its options apply); an option whose value is
+        :data:`DROP` is removed. Validated: an error that one of the recipe's options causes
+        names the recipe and how to drop the option."""
         values: dict[str, Any] = {}
-        for source in [*map(read_config_file, files), overrides or {}]:
+        for source in map(read_config_file, files):
             values.update(_known_keys(source))
+        flags = _known_keys(overrides or {})
+        if {**values, **flags}.get("quick") is True:
+            values.update(QUICK)
+        values.update(flags)
         taken: dict[str, dict[str, Any]] = {}
         if values.get("recipe") is not None:
             _choice("recipe", values["recipe"], list(RECIPES))
@@ -416,6 +448,60 @@ def _blame_recipe(cfg: TrainConfig, error: ValueError,
             return ValueError(f"{error} ({option}={value!r} comes from recipe {cfg.recipe}'s "
                               f"{key}; drop it with {flag} {option}=)")
     return error
+
+
+def run_folder(command: str, values: Mapping[str, Any]) -> Path:
+    """The run folder of ``command`` (``distill`` or ``teacher``) under the settings ``values``
+    (a configuration's, or those given): ``out`` if set, else ``runs/<command>``, under a
+    recipe ``runs/<recipe>`` (``runs/<recipe>-teacher`` for ``teacher``), ending ``-quick`` for
+    a quick run: neither shares the main job's folder.
+
+    Example:
+        >>> run_folder("distill", {"recipe": "rate-bp-cifar10", "quick": True}).as_posix()
+        'runs/rate-bp-cifar10-quick'
+    """
+    if values.get("out") is not None:
+        return Path(str(values["out"]))
+    recipe = values.get("recipe")
+    name = command if recipe is None else recipe if command == "distill" else f"{recipe}-{command}"
+    return Path("runs", name + ("-quick" if values.get("quick") is True else ""))
+
+
+def resume_config(saved: str | os.PathLike, files: Sequence[str | os.PathLike] = (),
+                  overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """The configuration that resumes the run whose ``config.yaml`` is ``saved``: that file,
+    then ``files``, then ``overrides``, as :meth:`TrainConfig.from_sources` layers them. One
+    that changes a setting a resumed run must keep (not :attr:`Setting.resumable`) is refused,
+    naming each such setting and both values; so is one whose mixture with the run's settings
+    is invalid (a recipe over another run's networks, say) if a setting given outright (not
+    an option mapping) changes."""
+    saved = Path(saved)
+    run = TrainConfig.from_sources([saved]).to_dict()
+    try:
+        cfg = TrainConfig.from_sources([saved, *files], overrides)
+    except ValueError:
+        given: dict[str, Any] = {}
+        for source in [*map(read_config_file, files), overrides or {}]:
+            given.update(_known_keys(source))
+        hints = get_type_hints(TrainConfig)
+        _check_kept(saved.parent, run, {k: _coerce(k, v, hints[k]) for k, v in given.items()
+                                        if not isinstance(v, dict)})
+        raise
+    _check_kept(saved.parent, run, cfg.to_dict())
+    return cfg
+
+
+def _check_kept(folder: Path, run: Mapping[str, Any], asked: Mapping[str, Any]) -> None:
+    """Refuses ``asked`` if it changes a setting of ``run`` (the run in ``folder``) that a
+    resumed run must keep, naming each."""
+    free = TrainConfig.resumable()
+    changed = [k for k, v in asked.items() if k not in free and v != run[k]]
+    if changed:
+        raise ValueError(
+            f"cannot resume the run in {folder}: it was started with "
+            + ", ".join(f"{k} {run[k]!r}" for k in changed) + " (its config.yaml); this command "
+            "gives " + ", ".join(f"{k} {asked[k]!r}" for k in changed) + ". A resumed run keeps "
+            "its settings: leave these out to resume it, or choose another --out for a new run")
 
 
 def check_setting(name: str, value: Any) -> None:

@@ -29,13 +29,16 @@ from torch import nn
 
 from .. import data, evaluate, models
 from ..data._checks import listed
+from ..data.datasets import check_data_dir
 from ..distill import METHODS, create_method
 from ..files import FolderLock, is_run_folder, remove_stale_temporaries, write_text
 from . import checkpoint, plots
-from .config import TrainConfig, check_normalize
-from .distributed import resolve_device, setup, teardown
+from .config import TrainConfig, check_normalize, run_folder
+from .distributed import Context, resolve_device, setup, teardown
 from .loop import Run, check_trainable, fit, seed_everything
 from .metrics import MetricsLog, last_and_best
+from .plan import Phase, Plan
+from .report import best_epoch_note, curves_caption, report, started_from
 
 
 def phase_seed(seed: int, phase: str) -> int:
@@ -49,7 +52,7 @@ def open_run(cfg: TrainConfig, command: str) -> Run:
     time writes there, and the removal of the temporary files killed writes left), loads the
     data and the ``--teacher`` checkpoint, and writes the configuration. A start refused on the
     way leaves the folder as it found it (:meth:`FolderLock.abandon`)."""
-    directory = Path(cfg.out or f"runs/{command}")
+    directory = run_folder(command, vars(cfg))
     check_out_folder(directory, cfg.force)
     ctx = setup(cfg.device)
     lock = FolderLock(directory).acquire() if ctx.is_main else None
@@ -189,8 +192,13 @@ def _create(run: Run, spec: models.ModelSpec, phase: str) -> nn.Module:
 
 
 def preflight(cfg: TrainConfig, command: str) -> None:
-    """Builds every network and the method of ``cfg`` on the meta device (no memory, no data)
-    so that a bad option fails now, in a second, not after a teacher has trained."""
+    """The checks that cost a second, before the run takes its folder or reads data: the data
+    folder and the ``--teacher`` checkpoint exist, and every network and the method of ``cfg``
+    build on the meta device (no memory, no data), so that a bad option fails now, not after
+    the data is decoded or a teacher has trained."""
+    check_data_dir(cfg.dataset, cfg.data_dir)
+    if command == "distill" and cfg.teacher is not None and not Path(cfg.teacher).is_file():
+        raise FileNotFoundError(f"--teacher: no checkpoint at {cfg.teacher}")
     shape = dataset_shape(cfg)
     student, teacher = network_spec(cfg, "snn", *shape), network_spec(cfg, "ann", *shape)
     try:
@@ -290,6 +298,54 @@ def needs_teacher(method: str) -> bool:
     return getattr(METHODS[method], "needs_teacher", True)
 
 
+def has_teacher(cfg: TrainConfig) -> bool:
+    """Whether ``snnrs distill`` has a teacher: to distil from, or only to start from."""
+    return needs_teacher(cfg.method) or bool(cfg.teacher and cfg.init_from_teacher)
+
+
+def job_plan(run: Run, command: str) -> Plan:
+    """What ``command`` (``distill`` or ``teacher``) will do in ``run``: its phases with their
+    networks and epochs, the data, the device and the folder, then the final evaluation; the
+    main job's, as :meth:`Plan.text` prints it (the header shortened)::
+
+        snnrs distill: mnist (4,000 training, 1,000 test images), batch 64, ... -> runs/distill
+          teacher     convnet ANN                                                 15 epochs
+          student     convnet SNN T=4, samd-nld, from the teacher's weights       10 epochs
+          baseline    convnet SNN T=4, cross-entropy, from the teacher's weights  10 epochs
+          evaluation  teacher, student, baseline: clean + 6 noise settings, firing rates, energy
+    """
+    cfg, ctx, splits = run.cfg, run.ctx, run.splits
+    phases = [Phase("teacher", 0 if cfg.teacher else cfg.teacher_epochs, 1.0,
+                    f"{cfg.teacher_model or cfg.model} ANN")]
+    if command == "distill":
+        phases = phases if has_teacher(cfg) else []
+        start = "the teacher's" if phases and cfg.init_from_teacher else "random"
+        snn = f"{cfg.model} SNN T={cfg.T}"
+        phases.append(Phase("student", cfg.epochs, cfg.T,
+                            f"{snn}, {cfg.method}, from {start} weights"))
+        if cfg.baseline:
+            phases.append(Phase("baseline", cfg.epochs, cfg.T,
+                                f"{snn}, cross-entropy, from {start} weights"))
+    names = [p.name for p in phases]
+    noise = sum(map(len, evaluate.NOISE_LEVELS.values()))
+    noise = noise if cfg.noise and splits.test.steps is None else 0
+    return Plan(command, phases, names, 1 + noise, header=(
+        f"snnrs {'train-teacher' if command == 'teacher' else command}: {splits.name} "
+        f"({len(splits.train):,} training, {len(splits.test):,} test images), batch "
+        f"{cfg.batch_size}, {_where(ctx)} -> {run.directory}"),
+        evaluation=f"{', '.join(names)}: clean" + (f" + {noise} noise settings" if noise else "")
+        + ", firing rates, energy")
+
+
+def _where(ctx: Context) -> str:
+    """The device, with the CPU's thread count, or the process count under torchrun."""
+    if ctx.distributed:
+        return f"{ctx.world_size} processes on {ctx.device.type}"
+    threads = torch.get_num_threads()
+    return f"cpu ({threads} thread{'s' * (threads != 1)})" if ctx.device.type == "cpu" else (
+        str(ctx.device))
+
+
 def train_teacher(cfg: TrainConfig) -> dict[str, Any] | None:
     """``snnrs train-teacher``: trains ``teacher_model`` (default: ``model``) as an ANN for
     ``teacher_epochs``; returns the summary on rank 0 (None on other ranks)."""
@@ -297,6 +353,7 @@ def train_teacher(cfg: TrainConfig) -> dict[str, Any] | None:
     preflight(cfg, "teacher")
     run = open_run(cfg, "teacher")
     try:
+        _start(run, "teacher")
         teacher = teacher_phase(run)
         if not run.ctx.is_main:
             return None
@@ -317,8 +374,9 @@ def distill(cfg: TrainConfig) -> dict[str, Any] | None:
     preflight(cfg, "distill")
     run = open_run(cfg, "distill")
     try:
+        _start(run, "distill")
         nets: dict[str, nn.Module] = {}
-        if needs_teacher(cfg.method) or (cfg.teacher and cfg.init_from_teacher):
+        if has_teacher(cfg):
             nets["teacher"] = teacher_phase(run)  # to distil from, or only to start from
         nets["student"] = student_phase(run, "student", cfg.method, nets.get("teacher"))
         if cfg.baseline:
@@ -328,12 +386,8 @@ def distill(cfg: TrainConfig) -> dict[str, Any] | None:
         results = {name: _evaluate(run, net) for name, net in nets.items()}
         student = results["student"]
         start = student_start(cfg, nets.get("teacher"))
-        seed = f"random weights of seed {phase_seed(cfg.seed, 'student')}"
-        started = {name: ("the teacher's weights" if start == "teacher" else seed)
-                   for name in ("student", "baseline") if name in nets}
-        if "teacher" in nets:
-            started["teacher"] = (f"the checkpoint {cfg.teacher}" if cfg.teacher else
-                                  f"random weights of seed {phase_seed(cfg.seed, 'teacher')}")
+        started = started_from(list(nets), start, cfg.seed, phase_seed(cfg.seed, "teacher"),
+                               cfg.teacher)
         summary = {
             "command": "distill", "method": cfg.method, "recipe": cfg.recipe,
             "init_from_teacher": start == "teacher", "started_from": started, **_common(run),
@@ -378,6 +432,13 @@ def evaluate_checkpoint(path: str, *, data_dir: str | None = None, device: str =
             "epoch": epoch, **result}
 
 
+def _start(run: Run, command: str) -> None:
+    """Gives ``run`` its plan (which times the epochs for the time left) and prints it."""
+    run.plan = job_plan(run, command)
+    if run.ctx.is_main:
+        print(run.plan.text(), flush=True)
+
+
 def _evaluate(run: Run, net: nn.Module) -> dict[str, Any]:
     cfg = run.cfg
     return evaluate.evaluate(net, run.splits.test, run.normalize,
@@ -387,11 +448,12 @@ def _evaluate(run: Run, net: nn.Module) -> dict[str, Any]:
 
 def _common(run: Run) -> dict[str, Any]:
     cfg, ctx = run.cfg, run.ctx
-    return {"dataset": run.splits.name, "model": cfg.model,
+    return {"smoke_run": cfg.quick, "dataset": run.splits.name, "model": cfg.model,
             "teacher_model": cfg.teacher_model or cfg.model, "T": cfg.T,
-            "epochs": cfg.epochs, "teacher_epochs": cfg.teacher_epochs,
+            "epochs": cfg.epochs, "teacher_epochs": cfg.teacher_epochs, "seed": cfg.seed,
             "batch_size": cfg.batch_size, "world_size": ctx.world_size, "device": str(ctx.device),
-            "train_images": len(run.splits.train), "test_images": len(run.splits.test)}
+            "train_images": len(run.splits.train), "test_images": len(run.splits.test),
+            "val_fraction": cfg.val_fraction}
 
 
 def _finish(run: Run, summary: dict[str, Any], results: dict[str, dict], t0: float,
@@ -403,70 +465,13 @@ def _finish(run: Run, summary: dict[str, Any], results: dict[str, dict], t0: flo
                    "best_epoch_note": best_epoch_note(run.cfg)}
     summary = {**summary, "wall_seconds": time.perf_counter() - t0, "networks": results}
     if run.log.rows:
-        plots.curves(run.log.rows, run.directory / "curves.png")
+        plots.curves(run.log.rows, run.directory / "curves.png", curves_caption(summary))
     spiking = {n: r["layers"] for n, r in results.items() if r["firing_rate"] is not None}
     if spiking:
         plots.firing_rates(spiking, run.directory / "firing_rates.png")
     write_text(run.directory / "summary.json", json.dumps(summary, indent=2) + "\n")
     write_text(run.directory / "report.md", report(summary))
     return summary
-
-
-def report(summary: dict[str, Any]) -> str:
-    """A short Markdown report: one table row per network."""
-    nets = summary["networks"]
-    noise = sorted({k for r in nets.values() for k in r.get("noise", {})})
-    head = ["network", "accuracy", "firing rate", "synaptic ops", "energy (uJ)", *noise]
-    rows = [[name, f"{100 * r['accuracy']:.2f}%",
-             "-" if r["firing_rate"] is None else f"{r['firing_rate']:.3f}",
-             f"{r['synaptic_ops']:.3g}", f"{r['energy_pj'] / 1e6:.3f}",
-             *(f"{100 * r['noise'][k]:.2f}%" if k in r.get("noise", {}) else "-" for k in noise)]
-            for name, r in nets.items()]
-    title = summary["command"] + (f" ({summary['method']})" if "method" in summary else "")
-    lines = [f"# snnrs {title}: {summary['dataset']}, {summary['model']}, T={summary['T']}", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head),
-             *("| " + " | ".join(r) + " |" for r in rows), "",
-             f"{summary['world_size']} process(es) on {summary['device']}, "
-             f"{summary['wall_seconds']:.0f} s. Accuracy under noise: Gaussian sigma and "
-             "salt-and-pepper density on [0, 1] images. Energy: 0.9 pJ per accumulate, 4.6 pJ "
-             "per multiply-accumulate, per image.", ""]
-    lines += _epoch_lines(summary)
-    started = summary.get("started_from", {})
-    if started:
-        lines += ["Initial weights: " + "; ".join(f"{name} from {how}"
-                                                 for name, how in started.items()) + ".", ""]
-    for name, r in nets.items():
-        if r.get("single_class"):
-            lines += [f"**{name} collapsed**: it predicts a single class for every image under "
-                      f"{', '.join(r['single_class'])}, so its accuracy there is the share of "
-                      "that class, not a measure of robustness.", ""]
-    return "\n".join(lines)
-
-
-def best_epoch_note(cfg: TrainConfig) -> str:
-    """What the last and the best epoch's accuracies are, and why the best is optimistic when
-    it is chosen on the test split (``cfg.val_fraction`` 0) rather than on validation data."""
-    text = ("Last: the accuracy after the final epoch, the network every other figure of this "
-            "run describes. Best: the highest accuracy of any epoch. The papers that snnrs's "
-            "recipes reproduce report the best epoch on the test split (their code keeps the "
-            "best test accuracy or checkpoint)")
-    if cfg.val_fraction:
-        return (text + "; this run tested on a validation split held out from training "
-                "(val_fraction), so its best epoch is chosen without the test set.")
-    return (text + "; that figure is optimistic, because the epoch is selected on the test "
-            "set itself.")
-
-
-def _epoch_lines(summary: dict[str, Any]) -> list[str]:
-    """report.md's table of each trained network's last and best epoch, with the note."""
-    epochs = summary.get("last_and_best_epoch")
-    if not epochs:
-        return []
-    return ["| network | last epoch | accuracy (last) | best epoch | accuracy (best) |",
-            "|---|---|---|---|---|",
-            *(f"| {name} | {e['last_epoch']} | {100 * e['last_accuracy']:.2f}% | "
-              f"{e['best_epoch']} | {100 * e['best_accuracy']:.2f}% |"
-              for name, e in epochs.items()), "", summary["best_epoch_note"], ""]
 
 
 def _close(run: Run) -> None:

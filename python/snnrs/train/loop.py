@@ -41,13 +41,15 @@ from . import checkpoint
 from .config import TrainConfig
 from .distributed import Context, all_reduce_sum, barrier, wrap
 from .metrics import MetricsLog
+from .plan import Plan
 
 
 @dataclass
 class Run:
     """What the phases of one job share: the config, this process's place, the data, the
     run folder and its metrics log, the TensorBoard writer (rank 0, when asked for), the
-    folder's lock (rank 0) and the teacher loaded from ``cfg.teacher`` (if any)."""
+    folder's lock (rank 0), the teacher loaded from ``cfg.teacher`` (if any) and the job's
+    :class:`~snnrs.train.plan.Plan`, which times the epochs for the time-left estimate."""
 
     cfg: TrainConfig
     ctx: Context
@@ -59,6 +61,7 @@ class Run:
     writer: Any = None  # torch.utils.tensorboard.SummaryWriter
     lock: FolderLock | None = None  # rank 0's hold on the run folder
     teacher: nn.Module | None = None  # the network of cfg.teacher, loaded and checked
+    plan: Plan | None = None
 
     def checkpoint_path(self, phase: str) -> Path:
         return self.directory / "checkpoints" / f"{phase}.pt"
@@ -160,6 +163,8 @@ def fit(run: Run, phase: str, method: Method, epochs: int, spec: models.ModelSpe
         history = checkpoint.entry(ckpt, "history", path)
         if ctx.is_main and history:
             print(f"{phase}: resumed from {path} after epoch {len(history)}", flush=True)
+    if run.plan is not None:
+        run.plan.resumed(phase, len(history))
     if ctx.is_main:
         run.log.rows = [r for r in run.log.rows if r["phase"] != phase]
         run.log.extend(history)
@@ -173,9 +178,13 @@ def fit(run: Run, phase: str, method: Method, epochs: int, spec: models.ModelSpe
         seconds = time.perf_counter() - t0
         acc = evaluate.accuracy(net, run.splits.test, run.normalize,
                                 batch_size=cfg.eval_batch_size, device=ctx.device)
+        test_seconds = time.perf_counter() - t0 - seconds
+        if run.plan is not None:
+            run.plan.record(phase, seconds, test_seconds)
         row = {"phase": phase, "epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],
                **{f"train_{k}": v for k, v in parts.items()}, "test_accuracy": acc,
-               "seconds": seconds, "images_per_second": steps * cfg.batch_size / seconds}
+               "seconds": seconds, "test_seconds": test_seconds,
+               "images_per_second": steps * cfg.batch_size / seconds}
         history.append(row)
         if ctx.is_main:
             run.log.append(row)
@@ -299,8 +308,9 @@ def _check_resumable(ckpt: dict[str, Any], cfg: TrainConfig, phase: str, path: P
     from where and how the run is watched)."""
     if checkpoint.entry(ckpt, "phase", path) != phase:
         raise checkpoint.CheckpointError(f"{path} holds phase {ckpt['phase']!r}, not {phase!r}")
-    free = TrainConfig.resumable()
-    saved, now = checkpoint.entry(ckpt, "config", path), cfg.to_dict()
+    free, default = TrainConfig.resumable(), TrainConfig().to_dict()
+    saved = {**default, **checkpoint.entry(ckpt, "config", path)}  # older runs: later settings
+    now = cfg.to_dict()                                                # at their defaults
     changed = sorted(k for k in now if k not in free and saved.get(k) != now[k])
     if changed:
         raise ValueError(f"cannot resume {path}: settings differ from the checkpoint's: "
@@ -308,11 +318,17 @@ def _check_resumable(ckpt: dict[str, Any], cfg: TrainConfig, phase: str, path: P
 
 
 def _report(run: Run, row: dict[str, Any], epochs: int) -> None:
+    """Prints the epoch's line: its loss parts, test accuracy, learning rate, the epoch's
+    seconds (training and test) and the whole job's estimated time left; the accuracy is
+    ``val`` when the run tests on a validation split (``val_fraction``)."""
     parts = " ".join(f"{k[6:]} {v:.4f}" for k, v in row.items()
                      if k.startswith("train_") and k != "train_loss")
+    seconds = row["seconds"] + row.get("test_seconds", 0.0)
+    left = run.plan.left_text() if run.plan is not None else ""
+    split = "val" if run.cfg.val_fraction else "test"
     print(f"{row['phase']} epoch {row['epoch']}/{epochs}: loss {row['train_loss']:.4f} "
-          f"({parts}) test {100 * row['test_accuracy']:.2f}% lr {row['lr']:.3g} "
-          f"{row['seconds']:.1f}s", flush=True)
+          f"({parts}) {split} {100 * row['test_accuracy']:.2f}% lr {row['lr']:.3g} "
+          f"{seconds:.1f}s" + (f", {left}" if left else ""), flush=True)
     if run.writer is not None:
         for k, v in row.items():
             if isinstance(v, float):
