@@ -30,10 +30,12 @@ CELLS = {
     "lif forward + backward": "ops.lif(xg)[0].backward(g)",
     "plif forward + backward": "ops.plif(xg, w)[0].backward(g)",
     "neuron_forward op alone": "torch.ops.snnrs.neuron_forward(x, v0, None, *p)",
+    "LIF module, step_mode='m'": "node.reset(); node(x)",
 }
 CHILD = """
 import json, timeit, torch
-from snnrs import ops
+from snnrs import nn, ops
+node = nn.LIF(step_mode="m")
 x, g, v0 = torch.randn(8, 16), torch.randn(8, 16), torch.zeros(16)
 xg, w, p = x.clone().requires_grad_(), torch.tensor(0.2, requires_grad=True), ops.make_params(0.5)
 cells = json.loads({cells!r})

@@ -9,41 +9,10 @@
 //! ([`ForwardBufs::cpu`] and its siblings); the CUDA path passes the addresses to its kernels.
 //! This module has no PyO3 in it, so its property tests run under plain `cargo test`.
 
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::neuron::{sequence_len, BackwardIo, ForwardIo, RateIo};
-
-/// The element types a buffer may have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DType {
-    F16,
-    BF16,
-    F32,
-    F64,
-}
-
-impl DType {
-    pub const ALL: [DType; 4] = [DType::F16, DType::BF16, DType::F32, DType::F64];
-
-    /// torch's name for it.
-    pub fn name(self) -> &'static str {
-        match self {
-            DType::F16 => "float16",
-            DType::BF16 => "bfloat16",
-            DType::F32 => "float32",
-            DType::F64 => "float64",
-        }
-    }
-
-    /// Bytes per element (also the alignment each buffer needs).
-    pub fn size(self) -> u64 {
-        match self {
-            DType::F16 | DType::BF16 => 2,
-            DType::F32 => 4,
-            DType::F64 => 8,
-        }
-    }
-}
 
 /// One buffer as its caller describes it: the address of its first element, its element count
 /// and its element type. An address of a zero-length buffer is never used.
@@ -109,7 +78,7 @@ impl RawBuf {
 
 /// How long a buffer must be.
 #[derive(Debug, Clone, Copy)]
-enum Len {
+pub(crate) enum Len {
     /// `[T, N]`.
     Seq,
     /// `[N]`.
@@ -122,7 +91,7 @@ enum Len {
 
 /// One buffer of a call: its name (for messages), the buffer if present, its required element
 /// type and length, and whether the kernel writes it.
-struct Role<'a> {
+pub(crate) struct Role<'a> {
     name: &'a str,
     buf: Option<RawBuf>,
     dtype: DType,
@@ -131,11 +100,21 @@ struct Role<'a> {
 }
 
 impl<'a> Role<'a> {
-    fn input(name: &'a str, buf: impl Into<Option<RawBuf>>, dtype: DType, len: Len) -> Self {
+    pub(crate) fn input(
+        name: &'a str,
+        buf: impl Into<Option<RawBuf>>,
+        dtype: DType,
+        len: Len,
+    ) -> Self {
         Role { name, buf: buf.into(), dtype, len, written: false }
     }
 
-    fn output(name: &'a str, buf: impl Into<Option<RawBuf>>, dtype: DType, len: Len) -> Self {
+    pub(crate) fn output(
+        name: &'a str,
+        buf: impl Into<Option<RawBuf>>,
+        dtype: DType,
+        len: Len,
+    ) -> Self {
         Role { name, buf: buf.into(), dtype, len, written: true }
     }
 }
@@ -143,7 +122,7 @@ impl<'a> Role<'a> {
 /// Checks every present buffer of a call against `steps` steps of `n` neurons, in order, then
 /// that no written buffer overlaps any other (outputs are made `&mut` slices, and a kernel
 /// reading what another part of it wrote would race).
-fn check_call(steps: usize, n: u64, roles: &[Role<'_>]) -> Result<Extent> {
+pub(crate) fn check_call(steps: usize, n: u64, roles: &[Role<'_>]) -> Result<Extent> {
     let (extent, tn) = Extent::new(steps, n)?;
     for r in roles {
         let Some(b) = r.buf else { continue };
@@ -384,7 +363,7 @@ fn cpu_types<F: Float>(leak: Option<RawBuf>) -> Types {
 
 /// # Safety
 /// `b` was checked, and addresses `b.len` live elements of type `F`.
-unsafe fn slice<'a, F>(b: RawBuf) -> &'a [F] {
+pub(crate) unsafe fn slice<'a, F>(b: RawBuf) -> &'a [F] {
     if b.len == 0 {
         return &[];
     }
@@ -393,7 +372,7 @@ unsafe fn slice<'a, F>(b: RawBuf) -> &'a [F] {
 
 /// # Safety
 /// As [`slice`], and nothing else refers to the buffer for `'a` (the overlap check).
-unsafe fn slice_mut<'a, F>(b: RawBuf) -> &'a mut [F] {
+pub(crate) unsafe fn slice_mut<'a, F>(b: RawBuf) -> &'a mut [F] {
     if b.len == 0 {
         return &mut [];
     }

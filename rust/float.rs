@@ -1,6 +1,6 @@
 //! The arithmetic the kernels need from their element type: float32 or float64.
 
-use crate::boundary::DType;
+use crate::dtype::DType;
 use std::fmt::Debug;
 use std::ops::{Add, Div, Mul, Neg, Sub};
 

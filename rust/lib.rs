@@ -7,7 +7,9 @@
 
 pub mod boundary;
 pub mod cuda;
+pub mod dtype;
 pub mod error;
+pub mod families;
 pub mod float;
 pub mod isa;
 pub mod neuron;
@@ -18,7 +20,8 @@ pub mod surrogate;
 #[cfg(feature = "python")]
 mod python;
 
-pub use boundary::{BackwardBufs, DType, ForwardBufs, RateBufs, RawBuf};
+pub use boundary::{BackwardBufs, ForwardBufs, RateBufs, RawBuf};
+pub use dtype::DType;
 pub use error::{Error, Result};
 pub use float::Float;
 pub use neuron::{

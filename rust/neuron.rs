@@ -95,7 +95,7 @@ fn check_len(name: &str, len: usize, expected: usize) -> Result<()> {
 
 /// Row `t` of a `[T, n]` buffer, restricted to the neurons in `r`.
 #[inline(always)]
-fn row<'a, F>(buf: &'a [F], t: usize, n: usize, r: &Range<usize>) -> &'a [F] {
+pub(crate) fn row<'a, F>(buf: &'a [F], t: usize, n: usize, r: &Range<usize>) -> &'a [F] {
     &buf[t * n + r.start..t * n + r.end]
 }
 
@@ -109,13 +109,13 @@ pub(crate) fn sequence_len(steps: usize, n: usize) -> Result<usize> {
 
 /// Constants of the recurrences, converted once to the element type.
 #[derive(Clone, Copy)]
-struct Consts<F> {
+pub(crate) struct Consts<F> {
     leak: F,
     /// `dH/dV = 1 - leak`.
-    decay: F,
+    pub(crate) decay: F,
     /// `dH/dx`: `leak` with `decay_input`, else 1.
-    input_gain: F,
-    threshold: F,
+    pub(crate) input_gain: F,
+    pub(crate) threshold: F,
     /// `v_reset`, or 0 for soft reset (its value inside the charge).
     v_rest: F,
     /// 0 with `detach_reset`, else 1: multiplies the reset's dependence on the surrogate.
@@ -123,7 +123,7 @@ struct Consts<F> {
 }
 
 impl<F: Float> Consts<F> {
-    fn new(p: &NeuronParams, detach_reset: bool) -> Self {
+    pub(crate) fn new(p: &NeuronParams, detach_reset: bool) -> Self {
         let leak = F::from_f64(p.leak);
         Consts {
             leak,
@@ -136,7 +136,7 @@ impl<F: Float> Consts<F> {
     }
 
     #[inline(always)]
-    fn charge<const DECAY_INPUT: bool>(&self, v: F, x: F) -> F {
+    pub(crate) fn charge<const DECAY_INPUT: bool>(&self, v: F, x: F) -> F {
         if DECAY_INPUT {
             v + (x - (v - self.v_rest)) * self.leak
         } else {
@@ -145,7 +145,7 @@ impl<F: Float> Consts<F> {
     }
 
     #[inline(always)]
-    fn reset<const HARD: bool>(&self, h: F, s: F) -> F {
+    pub(crate) fn reset<const HARD: bool>(&self, h: F, s: F) -> F {
         if HARD {
             h * (F::ONE - s) + self.v_rest * s
         } else {
@@ -155,7 +155,7 @@ impl<F: Float> Consts<F> {
 
     /// `dV_t/dH_t` with surrogate value `sg` (the reset term vanishes when detached).
     #[inline(always)]
-    fn reset_derivative<const HARD: bool>(&self, h: F, s: F, sg: F) -> F {
+    pub(crate) fn reset_derivative<const HARD: bool>(&self, h: F, s: F, sg: F) -> F {
         if HARD {
             (F::ONE - s) + (self.v_rest - h) * sg * self.reset_grad
         } else {
@@ -191,6 +191,7 @@ macro_rules! with_flags {
         }
     };
 }
+pub(crate) use with_flags;
 
 /// Multi-step forward: spikes `S`, charges `H` (saved for backward) and final state `v_T`.
 pub fn forward<F: Float>(

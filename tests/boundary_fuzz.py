@@ -34,7 +34,9 @@ LAYOUTS = {
     "rate_forward": {"x": "seq", "v0": "state", "spikes": "seq", "v": "state", "rate": "state",
                      "eligibility": "state"},
 }
-OUTPUTS = {"spikes", "h_seq", "v", "grad_x", "grad_v0", "rate", "eligibility"}
+# the buffers each op writes (h_seq is the forward's output and the backward's input)
+OUTPUTS = {"forward": {"spikes", "h_seq", "v"}, "backward": {"grad_x", "grad_v0"},
+           "rate_forward": {"spikes", "v", "rate", "eligibility"}}
 N_FROM = {"forward": "v0", "backward": "grad_v0", "rate_forward": "v0"}
 
 
@@ -71,8 +73,8 @@ def raw_case(rng: random.Random) -> tuple[str, int, dict, torch.Tensor | None, b
         tensors[name] = torch.randn(length).to(t_dtype)
     aliased = None
     if rng.random() < 0.1:  # an output written over an input
-        aliased = rng.choice([k for k in tensors if k in OUTPUTS])
-        src = rng.choice([k for k in tensors if k not in OUTPUTS and tensors[k] is not None])
+        aliased = rng.choice([k for k in tensors if k in OUTPUTS[op]])
+        src = rng.choice([k for k in tensors if k not in OUTPUTS[op] and tensors[k] is not None])
         tensors[aliased] = tensors[src]
     # N comes from the state buffer the op sizes by: judge every other buffer against it
     n = tensors[N_FROM[op]].numel()
@@ -94,8 +96,8 @@ def raw_case(rng: random.Random) -> tuple[str, int, dict, torch.Tensor | None, b
 
 
 def run_raw(op: str, steps: int, tensors: dict, leak: torch.Tensor | None) -> None:
-    bufs = [None if t is None else buf(t) for t in tensors.values()]
-    getattr(_core, op)(P, steps, *bufs, None if leak is None else buf(leak), 2)
+    bufs = {k: None if t is None else buf(t) for k, t in tensors.items()}
+    getattr(_core, op)(_core.Cpu(2), P, steps, **bufs, leak=None if leak is None else buf(leak))
 
 
 def main() -> int:

@@ -134,3 +134,26 @@ def test_sigkill_mid_epoch_then_resume(tmp_path):
     assert [(r["phase"], r["epoch"]) for r in rows] == [
         ("teacher", 1), *(("student", e) for e in range(1, 5)),
         *(("baseline", e) for e in range(1, 5))]
+
+
+def test_the_parser_and_the_dispatch_come_from_one_table_of_commands(monkeypatch, capsys):
+    import argparse
+    import dataclasses
+
+    from snnrs import cli
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    names = [c.name for c in cli.COMMANDS]
+    assert list(sub.choices) == names and len(set(names)) == len(names)
+    called = []
+    table = tuple(dataclasses.replace(c, run=lambda args, c=c: called.append(c.name) or 7)
+                  for c in cli.COMMANDS)
+    monkeypatch.setattr(cli, "COMMANDS", table)
+    argv = {"eval": ["x.pt"], "export": ["x.pt", "--nir", "x.nir"], "recipe": ["show", "r"]}
+    for name in names:
+        assert main([name, *argv.get(name, [])]) == 7  # the table's handler, its exit status
+    assert called == names
+    quiet = dataclasses.replace(table[0], run=lambda args: None)  # None is exit status 0
+    monkeypatch.setattr(cli, "COMMANDS", (quiet, *table[1:]))
+    assert main([quiet.name, "--epochs", "3"]) == 0

@@ -88,8 +88,9 @@ def _forward_args(steps: int, n: int, dtype=torch.float32, **changes) -> dict:
 
 def _core_forward(steps: int, t: dict, leak: torch.Tensor | None = None) -> None:
     keep = [t, leak]  # the tensors outlive the call
-    _core.forward(record(ops.make_params(0.5)), steps, *(buf(t[k]) for k in
-                  ("x", "v0", "spikes", "h_seq", "v")), None if leak is None else buf(leak), 2)
+    _core.forward(_core.Cpu(2), record(ops.make_params(0.5)), steps,
+                  **{k: buf(t[k]) for k in ("x", "v0", "spikes", "h_seq", "v")},
+                  leak=None if leak is None else buf(leak))
     del keep
 
 
@@ -111,11 +112,19 @@ def test_the_core_checks_each_buffer_against_the_others():
     x = torch.randn(3, 5)
     with pytest.raises(ValueError, match="overlap"):
         _core_forward(3, _forward_args(3, 5, x=x, spikes=x))
+    four = {k: buf(torch.zeros(4)) for k in ("v0", "spikes", "h_seq", "v")}
     with pytest.raises(ValueError, match="null or misaligned"):
-        _core.forward(record(ops.make_params(0.5)), 1, (0, 4, _core.DType.F32),
-                      *(buf(torch.zeros(4)) for _ in range(4)), None, 1)
+        _core.forward(_core.Cpu(1), record(ops.make_params(0.5)), 1, x=(0, 4, _core.DType.F32),
+                      **four)
     with pytest.raises(ValueError, match=r"(?s)tuple of length 3.*'x'"):
-        _core.forward(record(ops.make_params(0.5)), 1, (1, 2), *(buf(torch.zeros(4)),) * 4, None, 1)
+        _core.forward(_core.Cpu(1), record(ops.make_params(0.5)), 1, x=(1, 2), **four)
+    with pytest.raises(TypeError, match="forward\\(\\) needs the buffer 'x'"):
+        _core.forward(_core.Cpu(1), record(ops.make_params(0.5)), 1, x=None, **four)
+    with pytest.raises(TypeError, match="forward\\(\\) has no buffer 'lek'"):
+        _core.forward(_core.Cpu(1), record(ops.make_params(0.5)), 1, x=buf(torch.zeros(4)),
+                      lek=None, **four)
+    with pytest.raises(TypeError, match="ctx must be an execution context"):
+        _core.forward(1, record(ops.make_params(0.5)), 1, x=buf(torch.zeros(4)), **four)
 
 
 def test_the_parameter_record_is_validated_once():

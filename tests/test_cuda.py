@@ -75,6 +75,7 @@ def _fake(*shape: int, dtype: torch.dtype = torch.float32, addr: int = ALIGNED) 
 
 
 P = record(ops.make_params(0.5, v_reset=None, surrogate="atan"))
+GPU0 = _core.Cuda(0, 0) if backend.built() else None  # device 0, its default stream
 
 
 def _forward_bufs(**changes) -> dict:
@@ -86,32 +87,32 @@ def _forward_bufs(**changes) -> dict:
 @pytest.mark.skipif(GPU, reason="a GPU is present: a launch would run")
 def test_a_cuda_call_without_a_driver_or_gpu_is_a_clear_runtime_error():
     with pytest.raises(RuntimeError, match=r"CUDA driver|no CUDA|GPU"):
-        _core.cuda_forward(P, 0, 0, 2, **_forward_bufs())
+        _core.forward(GPU0, P, 2, **_forward_bufs())
     with pytest.raises(RuntimeError, match=r"CUDA driver|no CUDA|GPU"):  # and again: no panic
-        _core.cuda_forward(P, 0, 0, 2, **_forward_bufs())
+        _core.forward(GPU0, P, 2, **_forward_bufs())
 
 
 def test_bad_arguments_are_rejected_before_any_driver_call():
     with pytest.raises(TypeError, match="float32, float16 and bfloat16, got float64"):
-        _core.cuda_forward(P, 0, 0, 2, **_forward_bufs(x=_fake(2, 8, dtype=torch.float64)))
+        _core.forward(GPU0, P, 2, **_forward_bufs(x=_fake(2, 8, dtype=torch.float64)))
     with pytest.raises(TypeError, match="h_seq is bfloat16, expected float32"):
-        _core.cuda_forward(P, 0, 0, 2, **_forward_bufs(
+        _core.forward(GPU0, P, 2, **_forward_bufs(
             h_seq=_fake(2, 8, dtype=torch.bfloat16, addr=4 * ALIGNED)))
     with pytest.raises(ValueError, match="T must be at least 1"):
-        _core.cuda_forward(P, 0, 0, 0, **_forward_bufs())
+        _core.forward(GPU0, P, 0, **_forward_bufs())
     with pytest.raises(ValueError, match="x has 16 elements, expected 24"):
-        _core.cuda_forward(P, 0, 0, 3, **_forward_bufs())
+        _core.forward(GPU0, P, 3, **_forward_bufs())
     with pytest.raises(ValueError, match="misaligned"):
-        _core.cuda_forward(P, 0, 0, 2, **_forward_bufs(x=_fake(2, 8, addr=ALIGNED + 1)))
+        _core.forward(GPU0, P, 2, **_forward_bufs(x=_fake(2, 8, addr=ALIGNED + 1)))
     with pytest.raises(ValueError, match="overlap"):
-        _core.cuda_forward(P, 0, 0, 2, **_forward_bufs(v=_fake(8, addr=ALIGNED + 16)))
+        _core.forward(GPU0, P, 2, **_forward_bufs(v=_fake(8, addr=ALIGNED + 16)))
     with pytest.raises(ValueError, match="leak has 2 elements"):
-        _core.cuda_forward(P, 0, 0, 2, **_forward_bufs(leak=_fake(2, addr=6 * ALIGNED)))
+        _core.forward(GPU0, P, 2, **_forward_bufs(leak=_fake(2, addr=6 * ALIGNED)))
     args = dict(grad_spikes=_fake(2, 8), grad_v=None, h_seq=_fake(2, 8, addr=2 * ALIGNED),
                 v0=_fake(8, addr=3 * ALIGNED), grad_x=_fake(2, 8, addr=4 * ALIGNED),
                 grad_v0=_fake(8, addr=5 * ALIGNED), leak=None)
     with pytest.raises(ValueError, match="partials has 0 elements, the launch needs 1"):
-        _core.cuda_backward(P, 0, 0, 2, **args, partials=None)
+        _core.backward(GPU0, P, 2, **args, partials=None)
     assert _core.cuda_max_blocks(_core.CUDA_BLOCK + 1) == 2
 
 
@@ -206,10 +207,11 @@ def _addr(b: tuple | None) -> int:
 
 
 class EmulatedCore:
-    """The ``_core.cuda_*`` launch functions, over the emulator."""
+    """The ``_core`` ops in a ``_core.Cuda`` context, over the emulator."""
 
     def __init__(self, lib: ctypes.CDLL) -> None:
         self.lib = lib
+        self.Cuda = _core.Cuda
         self.cuda_max_blocks = _core.cuda_max_blocks
         self.cuda_kernel_names = _core.cuda_kernel_names
 
@@ -224,22 +226,24 @@ class EmulatedCore:
                                ctypes.byref(args))
         return backend.kernel_names().index(name), grid
 
-    def cuda_forward(self, params, _device, _stream, steps, x, v0, spikes, h_seq, v, leak):
+    def forward(self, ctx, params, steps, *, x, v0, spikes, h_seq, v, leak):
+        assert isinstance(ctx, _core.Cuda)
         c = _consts(*params.args[:4], False, "sigmoid", 1.0)
         bufs = [x, v0, spikes, h_seq, v]
         args = _FORWARD(*map(_addr, bufs), _addr(leak), steps, v0[1], c)
         return self._launch(0, x[2], None, v0[1], bufs, args)
 
-    def cuda_backward(self, params, _device, _stream, steps, gs, gv, h, v0, gx, gv0, leak,
-                      partials):
-        bufs = [gs, gv, h, v0, gx, gv0]
-        args = _BACKWARD(*map(_addr, [*bufs, partials]), _addr(leak), steps, gv0[1],
+    def backward(self, ctx, params, steps, *, grad_spikes, grad_v, h_seq, v0, grad_x, grad_v0,
+                 leak, partials):
+        assert isinstance(ctx, _core.Cuda)
+        bufs = [grad_spikes, grad_v, h_seq, v0, grad_x, grad_v0]
+        args = _BACKWARD(*map(_addr, [*bufs, partials]), _addr(leak), steps, grad_v0[1],
                          _consts(*params.args))
-        return self._launch(1, gs[2], params.args[5], gv0[1], bufs, args)
+        return self._launch(1, grad_spikes[2], params.args[5], grad_v0[1], bufs, args)
 
-    def cuda_rate_forward(self, params, _device, _stream, steps, x, v0, spikes, v, rate, elig,
-                          leak):
-        bufs = [x, v0, spikes, v, rate, elig]
+    def rate_forward(self, ctx, params, steps, *, x, v0, spikes, v, rate, eligibility, leak):
+        assert isinstance(ctx, _core.Cuda)
+        bufs = [x, v0, spikes, v, rate, eligibility]
         args = _RATE(*map(_addr, bufs), _addr(leak), steps, v0[1], _consts(*params.args))
         return self._launch(2, x[2], params.args[5], v0[1], bufs, args)
 
@@ -261,7 +265,7 @@ def emulator(tmp_path_factory) -> EmulatedCore:
 
 def _emulate(mp: pytest.MonkeyPatch, core: EmulatedCore) -> None:
     mp.setattr(backend, "_core", core)
-    mp.setattr(backend, "_site", lambda t: (0, 0))
+    mp.setattr(backend, "_context", lambda t: _core.Cuda(0, 0))
 
 
 @settings(max_examples=30)

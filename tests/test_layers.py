@@ -2,7 +2,8 @@
 
 Layers, lowest first: the Rust module; the spec and helpers (surrogates, the op contract, the
 reference equations, buffers, threads); the backends; the ops; the neuron modules; the models;
-what trains and measures them; the front ends. A module may import its own layer or lower ones.
+what distils, measures and exports them; what trains them; the front ends. A module may import
+its own layer or lower ones.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ LAYERS = [
     {"nn"},
     {"models"},
     {"data"},
-    {"distill", "evaluate", "bench"},
-    {"train", "cuda", "nir"},
-    {"cli", "__main__", ""},  # "": the package's own __init__
+    {"distill", "evaluate", "bench", "nir"},
+    {"train", "cuda"},
+    {"cli", "cli_export", "__main__", ""},  # "": the package's own __init__
 ]
 RANK = {name: i for i, layer in enumerate(LAYERS) for name in layer}
 

@@ -27,7 +27,7 @@ from torch import nn
 
 nir = pytest.importorskip("nir")
 import snnrs.nir as snir  # noqa: E402
-from snnrs.nir import semantics  # noqa: E402
+from snnrs.nn import nir_form  # noqa: E402
 
 DT = 2.0 ** -10  # a power of two: dt / tau is exact, so peers compute the very same floats
 
@@ -181,19 +181,19 @@ def test_the_graph_survives_nir_write_and_read(tmp_path):
     lif = read.nodes["stem_act"]
     np.testing.assert_allclose(lif.tau, 2 * 1e-3)  # snnrs tau (steps) x dt
     assert (lif.r == 1).all() and (lif.v_leak == 0).all() and (lif.v_reset == 0).all()
-    assert lif.metadata[semantics.SPIKE_KEY] == semantics.FIRES_AT
+    assert lif.metadata[nir_form.SPIKE_KEY] == nir_form.FIRES_AT
     images = torch.rand(3, 1, 28, 28)
     torch.testing.assert_close(snir.load(read)(_steps(images, 2)), net.forward_steps(images))
 
 
 def test_the_mapping_of_the_parameters():
-    assert semantics.to_nir("lif", 0.25, True, -0.5, 0.01) == (0.04, 1.0, -0.5)
-    assert semantics.to_nir("lif", 0.25, False, 0.0, 0.01) == (0.04, 4.0, 0.0)
-    assert semantics.to_nir("if", 0.0, False, 0.0, 0.01).r == 100.0
+    assert nir_form.to_nir("lif", 0.25, True, -0.5, 0.01) == (0.04, 1.0, -0.5)
+    assert nir_form.to_nir("lif", 0.25, False, 0.0, 0.01) == (0.04, 4.0, 0.0)
+    assert nir_form.to_nir("if", 0.0, False, 0.0, 0.01).r == 100.0
     for leak in (0.1, 1 / 3, 0.75, 1.0):
         for decay_input in (True, False):
-            c = semantics.to_nir("lif", leak, decay_input, 0.0, 1e-4)
-            back = semantics.lif_from_nir(c.tau, c.r, 1e-4)
+            c = nir_form.to_nir("lif", leak, decay_input, 0.0, 1e-4)
+            back = nir_form.lif_from_nir(c.tau, c.r, 1e-4)
             assert back.decay_input == decay_input or leak == 1.0
             assert back.gain == 1.0 and np.float32(back.leak) == np.float32(leak)
 
@@ -300,7 +300,7 @@ def test_nir_lif_graphs_fire_as_in_norse(tau):
 def test_a_charge_exactly_at_threshold_fires_by_the_graphs_rule(tau):
     x = torch.full((1, 1, 3), 2.0)  # v = 0 + (2 - 0) / 2 = 1.0, the threshold, at tau = 2 dt
     nir_rule = snir.load(_lif_graph(tau), dt=DT)(x)
-    snnrs_rule = snir.load(_lif_graph(tau, metadata={semantics.SPIKE_KEY: semantics.FIRES_AT}),
+    snnrs_rule = snir.load(_lif_graph(tau, metadata={nir_form.SPIKE_KEY: nir_form.FIRES_AT}),
                            dt=DT)(x)
     assert nir_rule[0, 0, 0] == 0 and snnrs_rule[0, 0, 0] == 1
     assert torch.equal(nir_rule[..., :1], _norse(_lif_graph(tau), x, DT)[..., :1])

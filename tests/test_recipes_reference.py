@@ -33,9 +33,9 @@ def test_rate_bp_neuron_charges_as_0_2_v_plus_x(name):
     assert cfg.model_options["leak"] == 0.2
     neuron = jobs.network_spec(cfg, "snn", 10, 3).build().stem_act.neuron
     assert math.isclose(neuron.tau, 1.25) and neuron.decay_input is False
-    spikes, v = neuron.simulate(torch.full((3, 1), 0.7))
+    spikes, state = neuron.simulate(torch.full((3, 1), 0.7))
     assert not spikes.any()                       # leak 0.5498 would fire at step 2 (1.085)
-    assert math.isclose(v.item(), 0.2 * (0.2 * 0.7 + 0.7) + 0.7, rel_tol=1e-6)
+    assert math.isclose(state.v.item(), 0.2 * (0.2 * 0.7 + 0.7) + 0.7, rel_tol=1e-6)
 
 
 def test_samd_cifar100_teacher_has_its_own_config_and_fp16():

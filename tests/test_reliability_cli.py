@@ -221,7 +221,7 @@ def test_export_checks_the_input_shape_before_building_anything(shape, message, 
 
 @given(side=st.integers(1, 2**20))
 def test_export_refuses_every_image_too_big_for_its_widest_layer(side):
-    from snnrs.nir.cli import check_image_size
+    from snnrs.cli_export import check_image_size
     from snnrs.nir.limits import Limits
 
     net = ModelSpec("convnet", kind="snn", num_classes=10, in_channels=1, T=2).build()

@@ -56,8 +56,8 @@ def _forward_with_threads(x: torch.Tensor, threads: int) -> torch.Tensor:
     """The Rust forward on ``x [T, N]`` with an explicit thread count (torch's may differ)."""
     spikes, h, v = torch.empty_like(x), torch.empty_like(x), torch.empty(x.shape[1])
     v0 = torch.zeros(x.shape[1])
-    _core.forward(record(ops.make_params(0.5)), x.shape[0], buf(x), buf(v0), buf(spikes), buf(h),
-                  buf(v), None, threads)
+    _core.forward(_core.Cpu(threads), record(ops.make_params(0.5)), x.shape[0], x=buf(x),
+                  v0=buf(v0), spikes=buf(spikes), h_seq=buf(h), v=buf(v))
     return spikes
 
 

@@ -1,15 +1,18 @@
-# The Rust extension module. Private: use snnrs.ops (the backends call it). Each buffer is a
-# `_Buf`, (data_ptr, numel, DType) of one contiguous tensor, measured on that tensor: Rust checks
-# every length, element type and address against the others before touching memory (ValueError
-# / TypeError otherwise). [T, N] sequences, [N] states; N comes from the state buffer.
-# tests/test_stubs.py holds this file to the compiled module (names, signatures, finality).
+# The Rust extension module. Private: use snnrs.ops (the backends call it). Each op is one
+# function, `op(ctx, params, steps, **bufs)`, on either device: `ctx` says where it runs (`Cpu`,
+# or `Cuda` in a build with CUDA), and each buffer is a keyword, `name=_Buf`, a (data_ptr, numel,
+# DType) of one contiguous tensor measured on that tensor. Rust checks every length, element type
+# and address against the others before touching memory (ValueError / TypeError otherwise); a
+# missing or unknown buffer name is a TypeError. [T, N] sequences, [N] states; N comes from the
+# state buffer. tests/test_stubs.py holds this file to the compiled module (names, signatures,
+# finality).
 
-from typing import ClassVar, final
+from typing import ClassVar, final, overload
 
 __all__ = [
-    "CHUNK", "CUDA_BLOCK", "DType", "Params", "__version__", "attach_openmp", "backward",
-    "cuda_backward", "cuda_compile", "cuda_forward", "cuda_kernel_names", "cuda_max_blocks",
-    "cuda_rate_forward", "forward", "rate_forward", "surrogates", "use_openmp",
+    "CHUNK", "CUDA_BLOCK", "Cpu", "Cuda", "DType", "Params", "__version__", "attach_openmp",
+    "backward", "cubalif_backward", "cubalif_forward", "cuda_compile", "cuda_kernel_names",
+    "cuda_max_blocks", "forward", "rate_forward", "surrogates", "use_openmp",
 ]
 
 __version__: str
@@ -37,15 +40,43 @@ class Params:
     @property
     def args(self) -> tuple[float, bool, float, float | None, bool, str, float]: ...
 
-# CPU kernels in float32 or float64. `leak`: PLIF's sigmoid(w), one float32 or float64, or None.
-def forward(params: Params, steps: int, x: _Buf, v0: _Buf, spikes: _Buf, h_seq: _Buf, v: _Buf,
-            leak: _Buf | None, threads: int) -> None: ...
-def backward(params: Params, steps: int, grad_spikes: _Buf, grad_v: _Buf | None, h_seq: _Buf,
-             v0: _Buf | None, grad_x: _Buf, grad_v0: _Buf, leak: _Buf | None,
-             threads: int) -> float | None: ...
-def rate_forward(params: Params, steps: int, x: _Buf, v0: _Buf, spikes: _Buf, v: _Buf,
-                 rate: _Buf, eligibility: _Buf, leak: _Buf | None, threads: int) -> None: ...
+@final
+class Cpu:
+    """Runs an op on the CPU kernels (float32 or float64) on `threads` threads."""
+
+    def __new__(cls, threads: int) -> Cpu: ...
+    @property
+    def threads(self) -> int: ...
+
+# Buffers: forward(x, v0, spikes, h_seq, v, leak=None); backward(grad_spikes, grad_v=None, h_seq,
+# v0=None, grad_x, grad_v0, leak=None, partials=None); rate_forward(x, v0, spikes, v, rate,
+# eligibility, leak=None). `leak`: PLIF's sigmoid(w), one element (on the CPU float32 or
+# float64, on CUDA float32 on the device). `grad_v` None: zero; `v0` None: no leak gradient.
+# On the CPU, backward returns dL/dleak when `v0` is given, else None; forward and rate_forward
+# return None. On CUDA, each returns (kernel index into cuda_kernel_names(), blocks), and
+# backward with `v0` writes block i's part of dL/dleak to `partials[i]` (float64, at least
+# cuda_max_blocks(N) elements).
+@overload
+def forward(ctx: Cpu, params: Params, steps: int, **bufs: _Buf | None) -> None: ...
+@overload
+def forward(ctx: Cuda, params: Params, steps: int, **bufs: _Buf | None) -> tuple[int, int]: ...
+@overload
+def backward(ctx: Cpu, params: Params, steps: int, **bufs: _Buf | None) -> float | None: ...
+@overload
+def backward(ctx: Cuda, params: Params, steps: int, **bufs: _Buf | None) -> tuple[int, int]: ...
+@overload
+def rate_forward(ctx: Cpu, params: Params, steps: int, **bufs: _Buf | None) -> None: ...
+@overload
+def rate_forward(ctx: Cuda, params: Params, steps: int, **bufs: _Buf | None
+                 ) -> tuple[int, int]: ...
 def surrogates() -> list[tuple[str, float]]: ...
+
+# CubaLIF (snnrs.nn.CubaLIF; CPU only, a RuntimeError on a Cuda context). `params` holds its LIF
+# part; `leak_syn` (1 / tau_syn) is a one-element float64 buffer. cubalif_forward(x, i0, v0,
+# spikes, h_seq, i, v, leak_syn); cubalif_backward(grad_spikes, grad_i=None, grad_v=None, h_seq,
+# grad_x, grad_i0, grad_v0, leak_syn). `grad_i` / `grad_v` None: zero. Both return None.
+def cubalif_forward(ctx: Cpu, params: Params, steps: int, **bufs: _Buf | None) -> None: ...
+def cubalif_backward(ctx: Cpu, params: Params, steps: int, **bufs: _Buf | None) -> None: ...
 
 # Parallel loops on the GNU OpenMP runtime at `path` (torch's libgomp); RuntimeError when it
 # cannot be loaded or lacks GOMP_parallel. use_openmp returns whether OpenMP is now in use.
@@ -53,20 +84,21 @@ def attach_openmp(path: str) -> None: ...
 def use_openmp(enabled: bool) -> bool: ...
 
 # CUDA (cargo feature `cuda`; absent otherwise). Buffers of CUDA tensors in float32, float16 or
-# bfloat16 (h_seq always float32; `leak` a float32 on the device); `device` is the tensors'
-# device index and `cuda_stream` torch's current stream there. Each launch returns (kernel index
-# into cuda_kernel_names(), blocks) and never synchronises. Raises RuntimeError without a CUDA
+# bfloat16 (h_seq always float32); `device` is the tensors' device index and `stream` torch's
+# current stream there. Launches never synchronise; they raise RuntimeError without a CUDA
 # driver, a GPU or a libnvrtc.
 CUDA_BLOCK: int
 
-def cuda_forward(params: Params, device: int, cuda_stream: int, steps: int, x: _Buf, v0: _Buf,
-                 spikes: _Buf, h_seq: _Buf, v: _Buf, leak: _Buf | None) -> tuple[int, int]: ...
-def cuda_backward(params: Params, device: int, cuda_stream: int, steps: int, grad_spikes: _Buf,
-                  grad_v: _Buf | None, h_seq: _Buf, v0: _Buf | None, grad_x: _Buf, grad_v0: _Buf,
-                  leak: _Buf | None, partials: _Buf | None) -> tuple[int, int]: ...
-def cuda_rate_forward(params: Params, device: int, cuda_stream: int, steps: int, x: _Buf,
-                      v0: _Buf, spikes: _Buf, v: _Buf, rate: _Buf, eligibility: _Buf,
-                      leak: _Buf | None) -> tuple[int, int]: ...
+@final
+class Cuda:
+    """Runs an op on the CUDA kernels, on device `device` and stream `stream`."""
+
+    def __new__(cls, device: int, stream: int) -> Cuda: ...
+    @property
+    def device(self) -> int: ...
+    @property
+    def stream(self) -> int: ...
+
 def cuda_max_blocks(n: int) -> int: ...
 def cuda_kernel_names() -> list[str]: ...
 def cuda_compile(arch: int) -> dict[str, str | int]: ...

@@ -1,7 +1,8 @@
 """The ``snnrs`` command (also ``python -m snnrs``): train, distil, evaluate, benchmark.
 
-Subcommands: ``distill`` (the main job), ``train-teacher``, ``eval``, ``bench``, ``models``,
-``recipes`` and ``recipe show``;
+Subcommands: ``distill`` (the main job), ``train-teacher``, ``eval``, ``bench``, ``export``,
+``models``, ``recipes`` and ``recipe show``, each declared once in :data:`COMMANDS` (the
+parser and the dispatch are built from it);
 ``snnrs <command> --help`` lists each one's flags with examples. Training settings come from
 the defaults, then ``--config FILE`` (YAML or TOML), then the flags. Under ``torchrun`` every
 process runs the same command and rank 0 writes the run folder. docs/cli.md has the rules:
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import importlib
 import importlib.metadata
 import importlib.util
@@ -27,21 +29,22 @@ import sys
 import textwrap
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, get_args, get_origin, get_type_hints
 
 import torch
 import yaml
 
-from . import bench, cuda
+from . import bench, cli_export, cuda
 from ._core import __version__
 from .files import is_run_folder, write_text
 from .models import list_models
-from .nir import cli as nir_cli
 from .recipes import RECIPES
 from .train import jobs
 from .train.config import (
     DROP,
+    OPTION_SETTINGS,
     QUICK_NOTE,
     Setting,
     TrainConfig,
@@ -249,58 +252,73 @@ def _wrap(text: str) -> str:
     return textwrap.fill(" ".join(text.split()), 79)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    fmt = argparse.RawDescriptionHelpFormatter  # keeps the examples' line breaks
-    parser = Parser(
-        prog="snnrs", description="Train spiking neural networks with ANN-to-SNN distillation.",
-        epilog="run 'snnrs <command> --help' for a command's flags and examples",
-        formatter_class=fmt)
-    parser.add_argument("--version", action=_Version,
-                        help="print the versions of snnrs and torch, whether CUDA runs, and exit")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
-    p = sub.add_parser("distill", help="the main job: teacher, distilled student, baseline",
-                       description=_wrap("Train a teacher ANN (unless --teacher), distil a "
-                       "spiking student from it, train a plain SNN baseline with the same "
-                       "budget, evaluate all three and write a run folder (config, metrics, "
-                       "checkpoints, plots, summary.json)."),
-                       epilog=DISTILL_EXAMPLES, formatter_class=fmt)
-    _training_flags(p, "distill")
-    p = sub.add_parser("train-teacher", help="train an ANN teacher",
-                       description="Train an ANN (--teacher-model, else --model) for "
-                       "distillation and evaluate it.", epilog=TEACHER_EXAMPLES,
-                       formatter_class=fmt)
-    _training_flags(p, "teacher")
-    p = sub.add_parser("eval", help="evaluate a checkpoint",
-                       description=_wrap("Accuracy, accuracy under Gaussian and salt-and-"
-                       "pepper noise, firing rates, synaptic operations and energy of a "
-                       "checkpoint's network on its dataset's test split."),
-                       epilog=EVAL_EXAMPLES, formatter_class=fmt)
+def _eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", help="a checkpoint written by distill or train-teacher")
     _eval_flags(p)
     p.add_argument("--json", metavar="FILE", help="also write the full result as JSON")
-    p = sub.add_parser("bench", help="the neuron-op benchmark",
-                       description=_wrap("Time LIF forward + backward on x [T, N]: snnrs "
-                       "against a plain PyTorch loop, and SpikingJelly when it is installed."),
-                       formatter_class=fmt,
-                       epilog="examples:\n  snnrs bench\n  snnrs bench --T 8 --N 2^20 "
-                       "--libs snnrs spikingjelly\n")
-    bench.add_arguments(p)
-    nir_cli.add_parser(sub)
-    p = sub.add_parser("models", help="list the registered models",
-                       description="List the model registry (names for --model).")
+
+
+def _models_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'resnet*'")
-    sub.add_parser("recipes", help="list the paper recipes",
-                   description="List the recipes (names for --recipe): each reproduces a "
-                   "paper's setup; 'snnrs recipe show NAME' prints one.")
-    p = sub.add_parser("recipe", help="show a paper recipe",
-                       description=_wrap("Print a recipe's source, its known differences from "
-                       "it, every resolved setting and the parameter counts of its student and "
-                       "teacher."), formatter_class=fmt,
-                       epilog="examples:\n  snnrs recipe show samd-nld-cifar10\n  snnrs "
-                       "recipe show rate-bp-cifar10 --json\n")
+
+
+def _recipe_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["show"], help="what to do")
     p.add_argument("name", help="a recipe name (snnrs recipes lists them)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def _no_arguments(p: argparse.ArgumentParser) -> None:
+    """A command that takes no arguments."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``snnrs`` subcommand, declared once in :data:`COMMANDS`: :func:`build_parser` and
+    :func:`run_command` are both made from that table.
+
+    Attributes:
+        name: what follows ``snnrs`` on the command line.
+        run: runs it on the parsed arguments; returns the exit status (None: 0).
+        help: its line in ``snnrs --help``.
+        arguments: adds its arguments to its parser.
+        description, epilog: its ``--help`` text.
+        formatter: how ``--help`` lays them out (default: as written, keeping the examples'
+            line breaks).
+        add_parser: for a command whose own module builds its parser (``export``): called with
+            the subparsers, in place of the above.
+    """
+
+    name: str
+    run: Callable[[argparse.Namespace], int | None]
+    help: str | None = None
+    arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
+    description: str | None = None
+    epilog: str | None = None
+    formatter: type[argparse.HelpFormatter] = argparse.RawDescriptionHelpFormatter
+    add_parser: Callable[[Any], argparse.ArgumentParser] | None = None
+
+    def add_to(self, subparsers: Any) -> argparse.ArgumentParser:
+        """Adds this command's parser to ``subparsers``; returns it."""
+        if self.add_parser is not None:
+            return self.add_parser(subparsers)
+        p = subparsers.add_parser(self.name, help=self.help, description=self.description,
+                                  epilog=self.epilog, formatter_class=self.formatter)
+        self.arguments(p)
+        return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``snnrs`` parser: ``--version`` and a subparser per command of :data:`COMMANDS`."""
+    parser = Parser(
+        prog="snnrs", description="Train spiking neural networks with ANN-to-SNN distillation.",
+        epilog="run 'snnrs <command> --help' for a command's flags and examples",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action=_Version,
+                        help="print the versions of snnrs and torch, whether CUDA runs, and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
+    for command in COMMANDS:
+        command.add_to(sub)
     return parser
 
 
@@ -309,7 +327,7 @@ def training_config(args: argparse.Namespace, command: str) -> TrainConfig:
     < flags; a resume that would change a setting the run keeps is refused
     (:func:`~snnrs.train.config.resume_config`)."""
     flags = {k: v for k, v in vars(args).items() if k not in ("command", "config", "imports")}
-    for key in ("model_options", "teacher_model_options", "method_options"):
+    for key in OPTION_SETTINGS:
         if key in flags:
             flags[key] = dict(flags[key])
     files = [args.config] if "config" in args else []
@@ -383,43 +401,95 @@ def show_recipe(name: str, as_json: bool) -> None:
     print(textwrap.indent(yaml.safe_dump(shown["settings"], sort_keys=False), "  "), end="")
 
 
-def run_command(args: argparse.Namespace) -> int:
-    if args.command == "models":
-        print("\n".join(list_models(args.pattern)))
-    elif args.command == "recipes":
-        width = max(map(len, RECIPES))
-        for name in sorted(RECIPES):
-            print(f"{name:<{width}}  {RECIPES[name].title}")
-    elif args.command == "recipe":
-        show_recipe(args.name, args.json)
-    elif args.command == "bench":
-        args.device = str(resolve_device(args.device))
-        return bench.main(args)
-    elif args.command == "export":
-        return nir_cli.run(args)
-    elif args.command == "eval":
-        if args.json:
-            check_writable_file("--json", args.json)
-        result = jobs.evaluate_checkpoint(
-            args.checkpoint, data_dir=args.data_dir, device=args.device,
-            batch_size=args.eval_batch_size, T=args.T, noise=args.noise, seed=args.seed,
-            test_limit=args.test_limit)
-        _print_eval(result)
-        if args.json:
-            write_text(args.json, json.dumps(result, indent=2) + "\n")
-    else:
-        command = "distill" if args.command == "distill" else "teacher"
-        cfg = training_config(args, command)
-        folder = run_folder(command, vars(cfg))
-        job = jobs.distill if command == "distill" else jobs.train_teacher
-        try:
-            summary = job(cfg)
-        except KeyboardInterrupt:
-            print(_interrupted(args, folder), file=sys.stderr)
-            return 130
-        if summary is not None:  # rank 0
-            _print_summary(summary, folder)
+def _train(command: str, args: argparse.Namespace) -> int:
+    """``snnrs distill`` (``command="distill"``) or ``snnrs train-teacher`` (``"teacher"``)."""
+    cfg = training_config(args, command)
+    folder = run_folder(command, vars(cfg))
+    job = jobs.distill if command == "distill" else jobs.train_teacher
+    try:
+        summary = job(cfg)
+    except KeyboardInterrupt:
+        print(_interrupted(args, folder), file=sys.stderr)
+        return 130
+    if summary is not None:  # rank 0
+        _print_summary(summary, folder)
     return 0
+
+
+def _eval(args: argparse.Namespace) -> None:
+    if args.json:
+        check_writable_file("--json", args.json)
+    result = jobs.evaluate_checkpoint(
+        args.checkpoint, data_dir=args.data_dir, device=args.device,
+        batch_size=args.eval_batch_size, T=args.T, noise=args.noise, seed=args.seed,
+        test_limit=args.test_limit)
+    _print_eval(result)
+    if args.json:
+        write_text(args.json, json.dumps(result, indent=2) + "\n")
+
+
+def _bench(args: argparse.Namespace) -> int:
+    args.device = str(resolve_device(args.device))
+    return bench.main(args)
+
+
+def _list_models(args: argparse.Namespace) -> None:
+    print("\n".join(list_models(args.pattern)))
+
+
+def _list_recipes(args: argparse.Namespace) -> None:
+    width = max(map(len, RECIPES))
+    for name in sorted(RECIPES):
+        print(f"{name:<{width}}  {RECIPES[name].title}")
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("distill", functools.partial(_train, "distill"),
+            help="the main job: teacher, distilled student, baseline",
+            arguments=functools.partial(_training_flags, command="distill"),
+            description=_wrap("Train a teacher ANN (unless --teacher), distil a spiking "
+                              "student from it, train a plain SNN baseline with the same "
+                              "budget, evaluate all three and write a run folder (config, "
+                              "metrics, checkpoints, plots, summary.json)."),
+            epilog=DISTILL_EXAMPLES),
+    Command("train-teacher", functools.partial(_train, "teacher"), help="train an ANN teacher",
+            arguments=functools.partial(_training_flags, command="teacher"),
+            description="Train an ANN (--teacher-model, else --model) for distillation and "
+            "evaluate it.", epilog=TEACHER_EXAMPLES),
+    Command("eval", _eval, help="evaluate a checkpoint", arguments=_eval_arguments,
+            description=_wrap("Accuracy, accuracy under Gaussian and salt-and-pepper noise, "
+                              "firing rates, synaptic operations and energy of a checkpoint's "
+                              "network on its dataset's test split."),
+            epilog=EVAL_EXAMPLES),
+    Command("bench", _bench, help="the neuron-op benchmark", arguments=bench.add_arguments,
+            description=_wrap("Time LIF forward + backward on x [T, N]: snnrs against a plain "
+                              "PyTorch loop, and SpikingJelly when it is installed."),
+            epilog="examples:\n  snnrs bench\n  snnrs bench --T 8 --N 2^20 --libs snnrs "
+            "spikingjelly\n"),
+    Command("export", cli_export.run, add_parser=cli_export.add_parser),
+    Command("models", _list_models, help="list the registered models",
+            arguments=_models_arguments,
+            description="List the model registry (names for --model).",
+            formatter=argparse.HelpFormatter),
+    Command("recipes", _list_recipes, help="list the paper recipes",
+            description="List the recipes (names for --recipe): each reproduces a paper's "
+            "setup; 'snnrs recipe show NAME' prints one.", formatter=argparse.HelpFormatter),
+    Command("recipe", lambda args: show_recipe(args.name, args.json), help="show a paper recipe",
+            arguments=_recipe_arguments,
+            description=_wrap("Print a recipe's source, its known differences from it, every "
+                              "resolved setting and the parameter counts of its student and "
+                              "teacher."),
+            epilog="examples:\n  snnrs recipe show samd-nld-cifar10\n  snnrs recipe show "
+            "rate-bp-cifar10 --json\n"),
+)
+"""Every ``snnrs`` subcommand, in the order ``snnrs --help`` lists them."""
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Runs the command ``args.command`` of :data:`COMMANDS` on ``args``; returns the exit
+    status."""
+    status = next(c for c in COMMANDS if c.name == args.command).run(args)
+    return 0 if status is None else status
 
 
 def _interrupted(args: argparse.Namespace, out: Path) -> str:

@@ -7,10 +7,11 @@
 
 use super::driver;
 use super::plan::{
-    choose_path, grid, max_grid, vector_aligned, BackwardArgs, Consts, Dtype, ForwardArgs, Kernel,
-    Op, RateArgs,
+    choose_path, grid, kernel_dtype_row, max_grid, vector_aligned, BackwardArgs, Consts,
+    ForwardArgs, Kernel, Op, RateArgs,
 };
-use crate::boundary::{BackwardBufs, DType, Extent, ForwardBufs, RateBufs, RawBuf, Types};
+use crate::boundary::{BackwardBufs, Extent, ForwardBufs, RateBufs, RawBuf, Types};
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::neuron::{GradParams, NeuronParams};
 use crate::surrogate::{Surrogate, SurrogateKind};
@@ -29,9 +30,10 @@ pub struct Launched {
     pub blocks: u32,
 }
 
-/// The element types of a launch in storage type `dtype`.
-fn types(dtype: Dtype) -> Types {
-    Types { io: dtype.into(), h: DType::F32, leak: DType::F32 }
+/// The element types of a launch in storage type `dtype`, which must have a kernel.
+fn types(dtype: DType) -> Result<Types> {
+    kernel_dtype_row(dtype)?;
+    Ok(Types { io: dtype, h: DType::F32, leak: DType::F32 })
 }
 
 /// `N` as the kernels take it; they need at least one neuron.
@@ -48,16 +50,16 @@ fn addr(b: Option<RawBuf>) -> u64 {
     b.map_or(0, |b| b.addr)
 }
 
-/// Spikes, charges and final state (docs/neurons.md forward).
+/// Spikes, charges and final state (docs/neurons.md forward), in `x`'s storage type.
 pub fn forward(
-    dtype: Dtype,
     p: &NeuronParams,
     steps: usize,
     b: &ForwardBufs,
     stream: Stream,
 ) -> Result<Launched> {
+    let (dtype, t) = (b.x.dtype, types(b.x.dtype)?);
     p.validate()?;
-    let n = neurons(b.check(steps, types(dtype))?)?;
+    let n = neurons(b.check(steps, t)?)?;
     let dev = driver::device(stream.device, stream.handle)?;
     let ptrs = [b.x.addr, b.v0.addr, b.spikes.addr, b.h_seq.addr, b.v.addr];
     let path = choose_path(vector_aligned(&ptrs, n, dtype), n, dtype, dev.sm_count);
@@ -74,26 +76,26 @@ pub fn forward(
         n,
         c: Consts::new(p, false, sg),
     };
-    let kernel = Kernel::new(Op::Forward, dtype, sg.kind, path);
+    let kernel = Kernel::new(Op::Forward, dtype, sg.kind, path)?;
     let blocks = grid(n, dtype, path)?;
     // SAFETY: every buffer was checked against the sizes the kernel reads and writes.
     unsafe { dev.launch(kernel, blocks, stream.handle, &mut args)? };
     Ok(Launched { kernel, blocks })
 }
 
-/// BPTT from the saved charges (docs/neurons.md backward); with `v0`, per-block `dL/d(leak)` sums in
-/// `partials`, which needs [`max_grid`]`(N)` elements.
+/// BPTT from the saved charges (docs/neurons.md backward), in `grad_spikes`' storage type; with
+/// `v0`, per-block `dL/d(leak)` sums in `partials`, which needs [`max_grid`]`(N)` elements.
 pub fn backward(
-    dtype: Dtype,
     p: &NeuronParams,
     g: &GradParams,
     steps: usize,
     b: &BackwardBufs,
     stream: Stream,
 ) -> Result<Launched> {
+    let (dtype, t) = (b.grad_spikes.dtype, types(b.grad_spikes.dtype)?);
     p.validate()?;
     let needed = u64::from(max_grid(b.grad_v0.len)?);
-    let n = neurons(b.check(steps, types(dtype), Some(needed))?)?;
+    let n = neurons(b.check(steps, t, Some(needed))?)?;
     let dev = driver::device(stream.device, stream.handle)?;
     let ptrs = [
         b.grad_spikes.addr,
@@ -118,23 +120,23 @@ pub fn backward(
         n,
         c: Consts::new(p, g.detach_reset, g.surrogate),
     };
-    let kernel = Kernel::new(Op::Backward, dtype, g.surrogate.kind, path);
+    let kernel = Kernel::new(Op::Backward, dtype, g.surrogate.kind, path)?;
     // SAFETY: as in `forward`; `partials` holds at least the grid of any path.
     unsafe { dev.launch(kernel, blocks, stream.handle, &mut args)? };
     Ok(Launched { kernel, blocks })
 }
 
-/// Rate-mode spike pass (docs/neurons.md rate-based mode).
+/// Rate-mode spike pass (docs/neurons.md rate-based mode), in `x`'s storage type.
 pub fn rate_forward(
-    dtype: Dtype,
     p: &NeuronParams,
     g: &GradParams,
     steps: usize,
     b: &RateBufs,
     stream: Stream,
 ) -> Result<Launched> {
+    let (dtype, t) = (b.x.dtype, types(b.x.dtype)?);
     p.validate()?;
-    let n = neurons(b.check(steps, types(dtype))?)?;
+    let n = neurons(b.check(steps, t)?)?;
     let dev = driver::device(stream.device, stream.handle)?;
     let ptrs = [b.x.addr, b.v0.addr, b.spikes.addr, b.v.addr, b.rate.addr, b.eligibility.addr];
     let path = choose_path(vector_aligned(&ptrs, n, dtype), n, dtype, dev.sm_count);
@@ -150,7 +152,7 @@ pub fn rate_forward(
         n,
         c: Consts::new(p, g.detach_reset, g.surrogate),
     };
-    let kernel = Kernel::new(Op::Rate, dtype, g.surrogate.kind, path);
+    let kernel = Kernel::new(Op::Rate, dtype, g.surrogate.kind, path)?;
     let blocks = grid(n, dtype, path)?;
     // SAFETY: as in `forward`.
     unsafe { dev.launch(kernel, blocks, stream.handle, &mut args)? };
@@ -178,11 +180,13 @@ mod tests {
             v: f(0x5000),
             leak: None,
         };
-        let run = |b: ForwardBufs| forward(Dtype::F32, &p, 2, &b, s).unwrap_err();
+        let run = |b: ForwardBufs| forward(&p, 2, &b, s).unwrap_err();
         assert!(matches!(run(ForwardBufs { x: buf(0x1002, 16, DType::F32), ..ok }),
                          Error::InvalidArgument(m) if m.contains("misaligned")));
         assert!(matches!(run(ForwardBufs { x: buf(0x1000, 8, DType::F32), ..ok }),
                          Error::Shape(m) if m.contains("x has 8 elements, expected 16")));
+        assert!(matches!(run(ForwardBufs { x: buf(0x1000, 16, DType::F64), ..ok }),
+                         Error::Dtype(m) if m.contains("bfloat16, got float64")));
         assert!(matches!(run(ForwardBufs { h_seq: buf(0x4000, 16, DType::F16), ..ok }),
                          Error::Dtype(m) if m.contains("h_seq is float16")));
         assert!(matches!(run(ForwardBufs { v: buf(0x1010, 8, DType::F32), ..ok }),

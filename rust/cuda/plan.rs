@@ -2,7 +2,7 @@
 //! decision, grid sizes, the NVRTC target, and the kernel argument structs (mirrors of the
 //! structs in `neuron.cu`, whose `static_assert`s pin the same sizes).
 
-use crate::boundary::DType;
+use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::neuron::NeuronParams;
 use crate::surrogate::{Surrogate, SurrogateKind};
@@ -15,62 +15,23 @@ pub const BLOCK: u32 = 256;
 /// below it one thread per neuron (the scalar kernels) keeps more memory requests in flight.
 pub const MIN_VECTOR_THREADS_PER_SM: u64 = 1024;
 
-/// Storage types with a CUDA kernel (arithmetic is float32 in all of them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dtype {
-    F32,
-    F16,
-    BF16,
+/// The storage types with a CUDA kernel, in the order of the kernel table (arithmetic is
+/// float32 in all of them).
+pub const KERNEL_DTYPES: [DType; 3] = [DType::F32, DType::F16, DType::BF16];
+
+/// `dtype`'s row in [`KERNEL_DTYPES`]; float64 has no CUDA kernel (a TypeError in Python).
+pub fn kernel_dtype_row(dtype: DType) -> Result<usize> {
+    KERNEL_DTYPES.iter().position(|&d| d == dtype).ok_or_else(|| {
+        Error::Dtype(format!(
+            "the CUDA kernels support float32, float16 and bfloat16, got {}",
+            dtype.name()
+        ))
+    })
 }
 
-impl TryFrom<DType> for Dtype {
-    type Error = Error;
-
-    fn try_from(d: DType) -> Result<Self> {
-        match d {
-            DType::F32 => Ok(Dtype::F32),
-            DType::F16 => Ok(Dtype::F16),
-            DType::BF16 => Ok(Dtype::BF16),
-            DType::F64 => Err(Error::Dtype(
-                "the CUDA kernels support float32, float16 and bfloat16, got float64".into(),
-            )),
-        }
-    }
-}
-
-impl From<Dtype> for DType {
-    fn from(d: Dtype) -> DType {
-        match d {
-            Dtype::F32 => DType::F32,
-            Dtype::F16 => DType::F16,
-            Dtype::BF16 => DType::BF16,
-        }
-    }
-}
-
-impl Dtype {
-    pub const ALL: [Dtype; 3] = [Dtype::F32, Dtype::F16, Dtype::BF16];
-
-    /// The suffix in kernel names.
-    pub fn tag(self) -> &'static str {
-        match self {
-            Dtype::F32 => "f32",
-            Dtype::F16 => "f16",
-            Dtype::BF16 => "bf16",
-        }
-    }
-
-    pub fn size(self) -> u64 {
-        match self {
-            Dtype::F32 => 4,
-            Dtype::F16 | Dtype::BF16 => 2,
-        }
-    }
-
-    /// Neurons per thread of the vector kernels: one 16-byte access.
-    pub fn vector_width(self) -> u64 {
-        16 / self.size()
-    }
+/// Neurons per thread of the vector kernels: one 16-byte access.
+pub fn vector_width(dtype: DType) -> u64 {
+    16 / dtype.size()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +58,7 @@ impl Op {
     }
 }
 
-/// Vector kernels: `Dtype::vector_width` neurons per thread through 16-byte accesses; scalar
+/// Vector kernels: [`vector_width`] neurons per thread through 16-byte accesses; scalar
 /// kernels: one neuron per thread, any alignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Path {
@@ -114,24 +75,35 @@ impl Path {
     }
 }
 
-/// One entry point of `neuron.cu`. Forward kernels do not depend on the surrogate (None).
+/// One entry point of `neuron.cu`: only storage types with a kernel ([`KERNEL_DTYPES`]), and
+/// forward kernels do not depend on the surrogate (None).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Kernel {
-    pub op: Op,
-    pub dtype: Dtype,
-    pub surrogate: Option<SurrogateKind>,
-    pub path: Path,
+    op: Op,
+    /// The storage type's row in [`KERNEL_DTYPES`].
+    dtype_row: usize,
+    surrogate: Option<SurrogateKind>,
+    path: Path,
 }
 
 impl Kernel {
-    pub fn new(op: Op, dtype: Dtype, surrogate: SurrogateKind, path: Path) -> Self {
-        Kernel { op, dtype, surrogate: op.has_surrogate().then_some(surrogate), path }
+    /// The kernel of `op` in `dtype`; an error for a storage type without one (float64).
+    pub fn new(op: Op, dtype: DType, surrogate: SurrogateKind, path: Path) -> Result<Self> {
+        Ok(Kernel::at_row(op, kernel_dtype_row(dtype)?, surrogate, path))
+    }
+
+    fn at_row(op: Op, dtype_row: usize, surrogate: SurrogateKind, path: Path) -> Self {
+        Kernel { op, dtype_row, surrogate: op.has_surrogate().then_some(surrogate), path }
+    }
+
+    pub fn dtype(self) -> DType {
+        KERNEL_DTYPES[self.dtype_row]
     }
 
     /// `snnrs_<op>_<dtype>[_<surrogate>]_<vec|scalar>`.
     pub fn name(self) -> String {
         let sg = self.surrogate.map(|k| format!("_{}", k.name())).unwrap_or_default();
-        format!("snnrs_{}_{}{}_{}", self.op.tag(), self.dtype.tag(), sg, self.path.tag())
+        format!("snnrs_{}_{}{}_{}", self.op.tag(), self.dtype().tag(), sg, self.path.tag())
     }
 
     /// Its position in [`all_kernels`]: the index of a device's function table.
@@ -140,7 +112,7 @@ impl Kernel {
         let before: usize =
             Op::ALL.iter().take_while(|&&op| op != self.op).map(|&op| variants(op)).sum();
         let sg = self.surrogate.map_or(0, |k| k as usize);
-        let row = (before * Dtype::ALL.len() + self.dtype as usize * variants(self.op)) + sg;
+        let row = (before * KERNEL_DTYPES.len() + self.dtype_row * variants(self.op)) + sg;
         row * 2 + self.path as usize
     }
 }
@@ -149,12 +121,12 @@ impl Kernel {
 pub fn all_kernels() -> Vec<Kernel> {
     let mut kernels = Vec::new();
     for op in Op::ALL {
-        for dtype in Dtype::ALL {
+        for dtype_row in 0..KERNEL_DTYPES.len() {
             let kinds: &[SurrogateKind] =
                 if op.has_surrogate() { &SurrogateKind::ALL } else { &SurrogateKind::ALL[..1] };
             for &kind in kinds {
                 for path in [Path::Vector, Path::Scalar] {
-                    kernels.push(Kernel::new(op, dtype, kind, path));
+                    kernels.push(Kernel::at_row(op, dtype_row, kind, path));
                 }
             }
         }
@@ -179,13 +151,13 @@ pub fn missing_entries(ptx: &str, names: &[String]) -> Vec<String> {
 
 /// The vector kernels are correct only when every row of every buffer starts 16-byte aligned:
 /// each base pointer (0 = absent, ignored) aligned and `n` a multiple of the vector width.
-pub fn vector_aligned(ptrs: &[u64], n: u64, dtype: Dtype) -> bool {
-    n.is_multiple_of(dtype.vector_width()) && ptrs.iter().all(|&p| p.is_multiple_of(16))
+pub fn vector_aligned(ptrs: &[u64], n: u64, dtype: DType) -> bool {
+    n.is_multiple_of(vector_width(dtype)) && ptrs.iter().all(|&p| p.is_multiple_of(16))
 }
 
 /// Vector when aligned and there are enough vector threads to fill the GPU, else scalar.
-pub fn choose_path(aligned: bool, n: u64, dtype: Dtype, sm_count: u32) -> Path {
-    let threads = n / dtype.vector_width();
+pub fn choose_path(aligned: bool, n: u64, dtype: DType, sm_count: u32) -> Path {
+    let threads = n / vector_width(dtype);
     if aligned && threads >= u64::from(sm_count) * MIN_VECTOR_THREADS_PER_SM {
         Path::Vector
     } else {
@@ -194,8 +166,8 @@ pub fn choose_path(aligned: bool, n: u64, dtype: Dtype, sm_count: u32) -> Path {
 }
 
 /// Blocks needed to cover `n` neurons on `path`.
-pub fn grid(n: u64, dtype: Dtype, path: Path) -> Result<u32> {
-    let per_thread = if path == Path::Vector { dtype.vector_width() } else { 1 };
+pub fn grid(n: u64, dtype: DType, path: Path) -> Result<u32> {
+    let per_thread = if path == Path::Vector { vector_width(dtype) } else { 1 };
     let per_block = u64::from(BLOCK) * per_thread;
     u32::try_from(n.div_ceil(per_block))
         .ok()
@@ -205,7 +177,7 @@ pub fn grid(n: u64, dtype: Dtype, path: Path) -> Result<u32> {
 
 /// The most blocks any path can need: what the PLIF backward's per-block partial sums need.
 pub fn max_grid(n: u64) -> Result<u32> {
-    grid(n, Dtype::F32, Path::Scalar)
+    grid(n, DType::F32, Path::Scalar)
 }
 
 /// What NVRTC compiles for a GPU.

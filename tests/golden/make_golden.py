@@ -147,6 +147,11 @@ def render() -> str:
     gen = torch.Generator().manual_seed(SEED)
     doc = {"format": FORMAT, "generator": "tests/golden/make_golden.py", "T": T, "N": N,
            "cases": [case(name, cfg, gen) for name, cfg in configs()]}
+    return compact_json(doc)
+
+
+def compact_json(doc: dict[str, Any]) -> str:
+    """Indented JSON with each innermost list of numbers on one line."""
     text = json.dumps(doc, indent=1)
     return re.sub(r"\[([^\[\]{}\"]*)\]", lambda m: "[" + " ".join(m.group(1).split()) + "]",
                   text) + "\n"

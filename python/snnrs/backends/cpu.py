@@ -25,6 +25,11 @@ from ._native import buf, maybe_buf, record
 DTYPES = frozenset({torch.float32, torch.float64})
 
 
+def _context() -> _core.Cpu:
+    """Where the kernels run: on torch's thread count."""
+    return _core.Cpu(torch.get_num_threads())
+
+
 def _leak(w: Tensor | None) -> Tensor | None:
     if w is None:
         return None
@@ -38,8 +43,8 @@ def forward(x: Tensor, v0: Tensor, w: Tensor | None, p: NeuronParams
     _threads.choose_on_first_use()
     spikes, h_seq = _buffers.empty(x.shape, x.dtype), _buffers.empty(x.shape, x.dtype)
     v, leak = torch.empty_like(v0), _leak(w)
-    _core.forward(record(p), x.shape[0], buf(x), buf(v0), buf(spikes), buf(h_seq), buf(v),
-                  maybe_buf(leak), torch.get_num_threads())
+    _core.forward(_context(), record(p), x.shape[0], x=buf(x), v0=buf(v0), spikes=buf(spikes),
+                  h_seq=buf(h_seq), v=buf(v), leak=maybe_buf(leak))
     return spikes, v, h_seq
 
 
@@ -51,8 +56,9 @@ def backward(grad_spikes: Tensor, grad_v: Tensor | None, h_seq: Tensor, v0: Tens
     grad_v0 = torch.empty(h_seq.shape[1:], dtype=h_seq.dtype)
     leak = _leak(w)
     grad_leak = _core.backward(
-        record(p), h_seq.shape[0], buf(grad_spikes), maybe_buf(grad_v), buf(h_seq),
-        maybe_buf(v0), buf(grad_x), buf(grad_v0), maybe_buf(leak), torch.get_num_threads())
+        _context(), record(p), h_seq.shape[0], grad_spikes=buf(grad_spikes),
+        grad_v=maybe_buf(grad_v), h_seq=buf(h_seq), v0=maybe_buf(v0), grad_x=buf(grad_x),
+        grad_v0=buf(grad_v0), leak=maybe_buf(leak))
     return grad_x, grad_v0, torch.tensor(grad_leak or 0.0, dtype=h_seq.dtype)
 
 
@@ -63,6 +69,7 @@ def rate_forward(x: Tensor, v0: Tensor, w: Tensor | None, p: NeuronParams
     spikes = _buffers.empty(x.shape, x.dtype)
     v, rate, elig = (torch.empty_like(v0) for _ in range(3))
     leak = _leak(w)
-    _core.rate_forward(record(p), x.shape[0], buf(x), buf(v0), buf(spikes), buf(v), buf(rate),
-                       buf(elig), maybe_buf(leak), torch.get_num_threads())
+    _core.rate_forward(_context(), record(p), x.shape[0], x=buf(x), v0=buf(v0),
+                       spikes=buf(spikes), v=buf(v), rate=buf(rate), eligibility=buf(elig),
+                       leak=maybe_buf(leak))
     return spikes, v, rate, elig

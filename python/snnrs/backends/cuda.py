@@ -39,7 +39,7 @@ _NVRTC_NAME = re.compile(r"libnvrtc\.so(\.(\d+))?$")
 
 def built() -> bool:
     """Whether this build of snnrs has the CUDA launcher (cargo feature ``cuda``)."""
-    return hasattr(_core, "cuda_forward")
+    return hasattr(_core, "Cuda")
 
 
 def _search_dirs() -> list[Path]:
@@ -95,12 +95,12 @@ def kernel_names() -> tuple[str, ...]:
     return tuple(_core.cuda_kernel_names())
 
 
-def _site(t: Tensor) -> tuple[int, int]:
-    """``(device index, current stream handle)`` for launching on ``t``."""
+def _context(t: Tensor) -> _core.Cuda:
+    """Where to launch on ``t``: its device and torch's current stream there."""
     if not built():
         raise RuntimeError(NOT_BUILT)
     load_nvrtc()
-    return t.device.index, torch.cuda.current_stream(t.device).cuda_stream
+    return _core.Cuda(t.device.index, torch.cuda.current_stream(t.device).cuda_stream)
 
 
 def _leak(w: Tensor | None) -> Tensor | None:
@@ -118,13 +118,13 @@ def _record(launched: list[str] | None, result: tuple[int, int]) -> int:
 def forward(x: Tensor, v0: Tensor, w: Tensor | None, p: NeuronParams,
             launched: list[str] | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """``(spikes [T, N...], v_T [N...], h_seq [T, N...] float32)``."""
-    device, stream = _site(x)
+    ctx = _context(x)
     spikes, v = torch.empty_like(x), torch.empty_like(v0)
     h_seq = torch.empty(x.shape, dtype=torch.float32, device=x.device)
     leak = _leak(w)
-    _record(launched, _core.cuda_forward(
-        record(p), device, stream, x.shape[0], buf(x), buf(v0), buf(spikes), buf(h_seq), buf(v),
-        maybe_buf(leak)))
+    _record(launched, _core.forward(
+        ctx, record(p), x.shape[0], x=buf(x), v0=buf(v0), spikes=buf(spikes), h_seq=buf(h_seq),
+        v=buf(v), leak=maybe_buf(leak)))
     return spikes, v, h_seq
 
 
@@ -133,17 +133,17 @@ def backward(grad_spikes: Tensor, grad_v: Tensor | None, h_seq: Tensor, v0: Tens
              ) -> tuple[Tensor, Tensor, Tensor]:
     """``(dL/dx, dL/dv0, dL/dleak [])`` in ``grad_spikes``' dtype (the last in float32); the
     leak gradient is summed (per block, then by torch) only when ``v0`` is given."""
-    device, stream = _site(grad_spikes)
+    ctx = _context(grad_spikes)
     grad_x, grad_v0 = torch.empty_like(grad_spikes), torch.empty_like(grad_spikes[0])
     partials = None
     if v0 is not None:
         blocks = _core.cuda_max_blocks(h_seq[0].numel())
         partials = torch.empty(blocks, dtype=torch.float64, device=h_seq.device)
     leak = _leak(w)
-    blocks = _record(launched, _core.cuda_backward(
-        record(p), device, stream, h_seq.shape[0], buf(grad_spikes), maybe_buf(grad_v),
-        buf(h_seq), maybe_buf(v0), buf(grad_x), buf(grad_v0), maybe_buf(leak),
-        maybe_buf(partials)))
+    blocks = _record(launched, _core.backward(
+        ctx, record(p), h_seq.shape[0], grad_spikes=buf(grad_spikes), grad_v=maybe_buf(grad_v),
+        h_seq=buf(h_seq), v0=maybe_buf(v0), grad_x=buf(grad_x), grad_v0=buf(grad_v0),
+        leak=maybe_buf(leak), partials=maybe_buf(partials)))
     if partials is None:
         grad_leak = h_seq.new_zeros(())
     else:
@@ -154,11 +154,11 @@ def backward(grad_spikes: Tensor, grad_v: Tensor | None, h_seq: Tensor, v0: Tens
 def rate_forward(x: Tensor, v0: Tensor, w: Tensor | None, p: NeuronParams,
                  launched: list[str] | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``(spikes [T, N...], v_T, rate, eligibility)``, all in ``x``'s dtype."""
-    device, stream = _site(x)
+    ctx = _context(x)
     spikes = torch.empty_like(x)
     v, rate, elig = (torch.empty_like(v0) for _ in range(3))
     leak = _leak(w)
-    _record(launched, _core.cuda_rate_forward(
-        record(p), device, stream, x.shape[0], buf(x), buf(v0), buf(spikes), buf(v), buf(rate),
-        buf(elig), maybe_buf(leak)))
+    _record(launched, _core.rate_forward(
+        ctx, record(p), x.shape[0], x=buf(x), v0=buf(v0), spikes=buf(spikes), v=buf(v),
+        rate=buf(rate), eligibility=buf(elig), leak=maybe_buf(leak)))
     return spikes, v, rate, elig

@@ -79,10 +79,13 @@ class Outcome:
 
 
 def _rel_err(a: Tensor, b: Tensor) -> float:
+    """The largest error of ``a`` relative to the largest ``|b|``, taken as at least 1e-12 and
+    at least the smallest normal number of ``a``'s dtype (float16 stores 1e-12 as 0)."""
     if b.numel() == 0:
         return 0.0
+    floor = max(torch.finfo(a.dtype).tiny, 1e-12)
     a, b = a.detach().double().cpu(), b.detach().double().cpu()
-    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-12))
+    return float((a - b).abs().max() / b.abs().max().clamp_min(floor))
 
 
 def _on_device(t: Tensor, device: torch.device, offset: int) -> Tensor:

@@ -21,6 +21,7 @@ from . import builtin, events  # noqa: F401  (register the image and event datas
 from .datasets import DATASETS, Dataset, default_augment, load, normalization, register_dataset
 from .loader import batches, num_batches, shard_indices
 from .noise import gaussian_noise, salt_and_pepper
+from .options import check_dataset_options, dataset_options, loader_kwargs
 from .policies import POLICIES, AutoAugment, Erase, TrainTransform
 from .sets import (
     DataSplits,
@@ -52,12 +53,15 @@ __all__ = [
     "TrainTransform",
     "balanced_subset",
     "batches",
+    "check_dataset_options",
     "check_every_class",
     "cutout",
+    "dataset_options",
     "default_augment",
     "gaussian_noise",
     "hold_out",
     "load",
+    "loader_kwargs",
     "missing_classes",
     "normalization",
     "num_batches",

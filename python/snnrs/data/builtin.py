@@ -38,9 +38,11 @@ def cifar100(data_dir: Path, seed: int) -> DataSplits:
 
 @register_dataset("folder", augment={"crop_padding": 0, "flip": True})
 def folder(data_dir: Path, seed: int,
-           image_size: tuple[int, int] | list[int] | None = None) -> DataSplits:
-    """An image folder (``train/<class>/*``, ``test/<class>/*``); ``image_size`` ``(H, W)``
-    resizes every image."""
+           image_size: int | tuple[int, int] | None = None) -> DataSplits:
+    """An image folder (``train/<class>/*``, ``test/<class>/*``); ``image_size`` ``(H, W)``,
+    or ``S`` for ``(S, S)``, resizes every image."""
+    if isinstance(image_size, int) and not isinstance(image_size, bool):
+        image_size = (image_size, image_size)
     return load_folder(data_dir, None if image_size is None else tuple(image_size))
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ..registry import Registry, check_options
+from ..registry import Registry
 from ._checks import check_int
 from .sets import DataSplits
 from .transforms import Augment, Normalize
@@ -44,7 +44,8 @@ class Dataset:
             split's own statistics.
         needs_dir: whether it is read from ``data_dir`` (False: it ships with a package).
         time_steps: whether its samples are frames, one per time step (event data): the loader
-            then takes ``T``, the frames per sample, and the trainer passes its own.
+            then takes ``T``, the frames per sample, and the trainer passes its own
+            (:attr:`run_settings`).
         shape: ``(classes, channels)`` when known without loading it (None: read from the
             files), for sizing networks before any data is read.
     """
@@ -55,6 +56,13 @@ class Dataset:
     needs_dir: bool
     time_steps: bool = False
     shape: tuple[int, int] | None = None
+
+    @property
+    def run_settings(self) -> tuple[str, ...]:
+        """The run's settings the loader takes as keywords of the same name, which a run passes
+        from its configuration (:func:`~snnrs.data.options.loader_kwargs`): ``("T",)`` for
+        event data, else none."""
+        return ("T",) if self.time_steps else ()
 
 
 DATASETS: Registry[Dataset] = Registry("dataset")
@@ -105,14 +113,19 @@ def load(name: str, data_dir: str | os.PathLike | None = None, seed: int = 0,
         name: one of :data:`DATASETS`.
         data_dir: where its files are; ignored by datasets that ship with a package (MNIST).
         seed: the train/test split of datasets split on the fly (MNIST).
-        **options: the loader's own options, e.g. ``image_size=(H, W)`` for ``"folder"``.
+        **options: the run settings the loader takes (``T`` for event data) and its own
+            options, e.g. ``image_size=(H, W)`` for ``"folder"``
+            (:func:`~snnrs.data.options.check_dataset_options` checks them).
 
     Returns:
         :class:`DataSplits`; images ``[N, C, H, W]`` uint8, labels ``[N]`` int64.
     """
+    from .options import check_dataset_options  # it reads this module's registry
+
     entry = DATASETS[name]
     seed = check_int("seed", seed, 0, 2**63 - 1)
-    check_options(f"dataset {name}", entry.loader, options, reserved=("data_dir", "seed"))
+    check_dataset_options(name, {k: v for k, v in options.items()
+                                 if k not in entry.run_settings})
     return entry.loader(check_data_dir(name, data_dir), seed, **options)
 
 

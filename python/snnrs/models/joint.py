@@ -104,6 +104,10 @@ class FactorizedConv2d(_Moded):
     def forward(self, x: Tensor) -> Tensor:
         return F.conv2d(x, self.weight, None, self.stride, self.padding)
 
+    def export_nir(self, walk, path: str, v):
+        """A convolution with its mode's kernel (the protocol of :func:`snnrs.nir.export`)."""
+        return walk.conv(self, path, v)
+
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, mode={self.mode!r}")
@@ -133,6 +137,10 @@ class ModeLinear(_Moded):
     def forward(self, x: Tensor) -> Tensor:
         return F.linear(x, self.weight, self.bias)
 
+    def export_nir(self, walk, path: str, v):
+        """A linear layer with its mode's weight (the protocol of :func:`snnrs.nir.export`)."""
+        return walk.linear(self, path, v)
+
 
 class ModeBatchNorm2d(_Moded):
     """A BatchNorm per mode (statistics and affine parameters both separate); ``snn`` is the
@@ -146,6 +154,10 @@ class ModeBatchNorm2d(_Moded):
     def forward(self, x: Tensor) -> Tensor:
         return (self.snn if self.snn_mode else self.ann)(x)
 
+    def export_nir(self, walk, path: str, v):
+        """The BatchNorm of its mode (the protocol of :func:`snnrs.nir.export`)."""
+        return walk.batchnorm(self.snn if self.snn_mode else self.ann, path, v)
+
 
 class ModeAct(_Moded):
     """ReLU in ANN mode, the spiking neuron in SNN mode."""
@@ -156,6 +168,13 @@ class ModeAct(_Moded):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.spiking(x) if self.snn_mode else torch.relu(x)
+
+    def export_nir(self, walk, path: str, v):
+        """Its neuron (the protocol of :func:`snnrs.nir.export`); a ReLU has no NIR node."""
+        if not self.snn_mode:
+            raise ValueError(f"layer {path!r} is a ReLU (the network is in ANN mode); NIR "
+                             "export needs the SNN mode: net.set_mode('snn')")
+        return walk.neuron(self.spiking.neuron, path, v)
 
 
 class JointLayers(SpikingLayers):

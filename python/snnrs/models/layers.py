@@ -89,7 +89,11 @@ class Spiking(nn.Module):
             >>> out.spikes.shape, out.rate[0].tolist()
             (torch.Size([4, 2, 3]), [0.5, 0.5, 0.5])
         """
-        return ops.rate(unflatten_time(x, self.T), None, self.neuron.params, self.neuron._w())
+        return self.neuron.rate(unflatten_time(x, self.T))
+
+    def export_nir(self, walk, path: str, v):
+        """Its NIR node: its neuron's (the protocol of :func:`snnrs.nir.export`)."""
+        return walk.neuron(self.neuron, path, v)
 
     def extra_repr(self) -> str:
         return f"T={self.T}"

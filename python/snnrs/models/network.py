@@ -32,6 +32,13 @@ class Head(nn.Module):
         """The pooled features ``(N, C)`` the head starts from."""
         return self.pool(h).flatten(1)
 
+    def export_nir(self, walk, path: str, v):
+        """Its NIR nodes (the protocol of :func:`snnrs.nir.export`): pool, flatten, fc."""
+        v = walk.flatten(walk.child(self, path, "pool", v), 0, -1, f"{path}.flatten")
+        if hasattr(self, "hidden"):
+            v = walk.child(self, path, "hidden", v)
+        return walk.child(self, path, "fc", v)
+
     def forward(self, h: Tensor) -> Tensor:
         return self.fc(self.hidden(self.features(h)))
 
@@ -96,6 +103,25 @@ class StagedNet(nn.Module):
         self.time_first = False
         """Whether event frames come time first, ``[T, B, C, H, W]`` (SpikingJelly's
         multi-step layout), rather than ``[B, T, C, H, W]`` (the data pipeline's)."""
+
+    def nir_metadata(self) -> dict[str, object]:
+        """What a NIR graph of it records beyond its nodes: ``T`` and the readout."""
+        return {"snnrs_T": self.T, "snnrs_readout": self.readout}
+
+    def export_nir(self, walk, path: str, v):
+        """Its NIR nodes (the protocol of :func:`snnrs.nir.export`): one time step, from the
+        stem to the head's logits."""
+        if not self.spiking:
+            raise ValueError(f"{type(self).__name__} is in ANN mode (ReLU activations); NIR "
+                             "export needs its spiking form (kind='snn', or set_mode('snn'))")
+        for method in ("forward", "forward_steps", "encode"):
+            if getattr(type(self), method) is not getattr(StagedNet, method):
+                raise ValueError(f"{type(self).__name__} overrides StagedNet.{method}; export "
+                                 "knows only StagedNet's own wiring")
+        v = walk.child(self, path, "stem_act", walk.child(self, path, "stem", v))
+        for i, stage in enumerate(self.stages):
+            v = walk.module(stage, f"{path}.stages.{i}".lstrip("."), v, 1)
+        return walk.child(self, path, "head", v)
 
     @property
     def mode(self) -> str:

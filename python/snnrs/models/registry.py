@@ -116,7 +116,8 @@ def model_options(name: str) -> list[str]:
     for fn in (entry.builder, *entry.options_from):
         found += [n for n, p in inspect.signature(fn).parameters.items()
                   if n not in RESERVED and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    found += [f.name for f in dataclasses.fields(NeuronSpec) if f.name != "kind"]
+    found += [f.name for f in dataclasses.fields(NeuronSpec) if f.name not in ("kind", "options")]
+    found += sorted(NeuronSpec.field_names() - set(found))
     return list(dict.fromkeys([*found, *COMMON_OPTIONS]))
 
 
@@ -134,7 +135,8 @@ def check_model_options(name: str, options: Mapping[str, Any]) -> None:
             raise ValueError(f"model {name}: unknown {key} {options[key]!r}; expected one of: "
                              f"{', '.join(choices)}")
     entry = MODELS[name]
-    neuron = {k: v for k, v in options.items() if k in NeuronSpec.field_names()}
+    fields = {f.name for f in dataclasses.fields(NeuronSpec)} - {"kind", "options"}
+    neuron = {k: v for k, v in options.items() if k in fields}  # a family's own: when built
     check_options(f"model {name} (neuron)", NeuronSpec, neuron)
     for fn in (entry.builder, *entry.options_from):
         own = {k: v for k, v in options.items() if k in inspect.signature(fn).parameters}
@@ -191,9 +193,9 @@ def create(
 def _neuron_spec(neuron, options: dict) -> NeuronFactory:
     """The neuron with ``options`` applied: to the fields of a spec, to the defaults of a name."""
     if isinstance(neuron, str):
-        return NeuronSpec(neuron, **options)
+        return NeuronSpec.make(neuron, **options)
     if isinstance(neuron, NeuronSpec):
-        return dataclasses.replace(neuron, **options)
+        return neuron.with_params(**options)
     if not callable(neuron):
         raise TypeError(f"neuron must be a name, a NeuronSpec or a callable, got "
                         f"{type(neuron).__name__}")

@@ -54,6 +54,18 @@ class BasicBlock(nn.Module):
             return self.act2(out + self.shortcut(x))
         return self.act2(out) + self.shortcut(x)
 
+    def export_nir(self, walk, path: str, x):
+        """Its NIR nodes (the protocol of :func:`snnrs.nir.export`): the branch and the
+        shortcut from one settled input, summed by two edges into the next node."""
+        x = walk.settle(x)  # two consumers: no folding into x's producer any more
+        out = x
+        for name in ("conv1", "bn1", "act1", "conv2", "bn2"):
+            out = walk.child(self, path, name, out)
+        shortcut = walk.child(self, path, "shortcut", x)
+        if self.fire_after_add:
+            return walk.child(self, path, "act2", walk.added(out, shortcut, path))
+        return walk.added(walk.child(self, path, "act2", out), shortcut, path)
+
 
 def resnet(
     layers: Layers, blocks: Sequence[int], widths: Sequence[int], stem_width: int, *,

@@ -3,7 +3,7 @@
 :func:`export` writes a spiking snnrs network as a ``nir.NIRGraph`` that Norse, SpikingJelly,
 Sinabs, Lava and neuromorphic chips read; :func:`load` runs a NIR graph (written by snnrs or by
 another library) as a trainable snnrs module over ``[T, B, ...]`` sequences. The exact mapping
-between snnrs's discrete neurons and NIR's continuous-time ones is :mod:`snnrs.nir.semantics`
+between snnrs's discrete neurons and NIR's continuous-time ones is :mod:`snnrs.nn.nir_form`
 and docs/nir.md. The ``nir`` package is optional (``pip install snnrs[nir]``) and imported only
 when a function here runs.
 

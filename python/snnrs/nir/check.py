@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..models.network import StagedNet
+from ..models import StagedNet
 from ..nn import BaseNode, reset
 from .load import load
 

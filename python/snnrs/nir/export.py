@@ -1,14 +1,16 @@
 """snnrs networks as NIR graphs: :func:`export`.
 
 The network is read by a walk over its modules, not traced: each supported module has a known
-per-step meaning, containers (``nn.Sequential``, :class:`~snnrs.nn.TimeDistributed`, the zoo's
-:class:`~snnrs.models.StagedNet`, ``Head`` and ``BasicBlock``) have a known wiring, and anything
-else is refused by its path in the model. A value in the walk is the sum of the outputs of some
-graph nodes, so a residual addition becomes two edges into the next node (NIR sums a node's
-inputs). BatchNorm (eval statistics) is folded into the preceding conv or linear layer; an
-average pool becomes a sum pool whose ``1 / k`` is folded into the adjacent conv or linear layer
-(most NIR readers and chips have sum pooling only), and stays an ``AvgPool2d`` where there is
-none. See docs/nir.md.
+per-step meaning, containers (``nn.Sequential``, :class:`~snnrs.nn.TimeDistributed`) have a
+known wiring, a neuron family writes its own node (:meth:`snnrs.nn.BaseNode.to_nir`), a model
+block (the zoo's ``StagedNet``, ``Head``, ``BasicBlock``, ``Spiking``, the Joint A-SNN layers)
+writes its own nodes through its ``export_nir(walk, path, value)`` method, beside its
+definition, and anything else is refused by its path in the model. A value in the walk is the
+sum of the outputs of some graph nodes, so a residual addition becomes two edges into the next
+node (NIR sums a node's inputs). BatchNorm (eval statistics) is folded into the preceding conv
+or linear layer; an average pool becomes a sum pool whose ``1 / k`` is folded into the adjacent
+conv or linear layer (most NIR readers and chips have sum pooling only), and stays an
+``AvgPool2d`` where there is none. See docs/nir.md.
 """
 
 from __future__ import annotations
@@ -25,12 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._core import __version__
-from ..models.joint import FactorizedConv2d, ModeAct, ModeBatchNorm2d, ModeLinear
-from ..models.layers import Spiking
-from ..models.network import Head, StagedNet
-from ..models.resnet import BasicBlock
-from ..nn import IF, LIF, PLIF, BaseNode, TimeDistributed
-from . import semantics
+from ..nn import BaseNode, TimeDistributed, nir_form
 from ._lib import require
 from .check import verify
 
@@ -41,9 +38,10 @@ _IDENTITIES = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDrop
 _ANALOG = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid, nn.Tanh, nn.ELU,
            nn.Hardtanh, nn.Softmax)
 _WHAT_IS_READ = (
-    "export reads nn.Sequential, snnrs.nn.TimeDistributed, the zoo's StagedNet / Head / "
-    "BasicBlock / Spiking, Conv2d, Linear, BatchNorm1d/2d, AvgPool2d, AdaptiveAvgPool2d, "
-    "LPPool2d(norm_type=1), Flatten, Identity, Dropout and snnrs's IF, LIF and PLIF")
+    "export reads nn.Sequential, snnrs.nn.TimeDistributed, modules with an export_nir method "
+    "(the zoo's StagedNet / Head / BasicBlock / Spiking), Conv2d, Linear, BatchNorm1d/2d, "
+    "AvgPool2d, AdaptiveAvgPool2d, LPPool2d(norm_type=1), Flatten, Identity, Dropout and "
+    "snnrs's neurons that NIR has a node for (IF, LIF, PLIF, CubaLIF, LI)")
 
 
 def export(model: nn.Module, input_shape: Sequence[int], dt: float = 1e-4, *,
@@ -53,8 +51,9 @@ def export(model: nn.Module, input_shape: Sequence[int], dt: float = 1e-4, *,
     Args:
         model: a spiking zoo network (``snnrs.models.create(name, kind="snn")``, a Joint A-SNN
             network in SNN mode) or a network of ``nn.Sequential`` / ``TimeDistributed`` holding
-            convs, linears, BatchNorm, average or sum pooling, Flatten and snnrs IF / LIF / PLIF
-            neurons (all ``step_mode="m"``, or all ``"s"``).
+            convs, linears, BatchNorm, average or sum pooling, Flatten and snnrs neurons of a
+            family NIR has a node for: IF, LIF, PLIF, CubaLIF, LI (all ``step_mode="m"``, or
+            all ``"s"``).
         input_shape: one sample's shape at one step, without time or batch: ``(C, H, W)``
             for the zoo's images (which the graph takes again at every step) or ``(features,)``.
         dt: the length of one step in seconds, which turns snnrs's per-step leak into NIR's
@@ -85,7 +84,7 @@ def export(model: nn.Module, input_shape: Sequence[int], dt: float = 1e-4, *,
         nir.write("convnet.nir", graph)
     """
     lib = require()
-    dt = semantics.check_dt(dt)
+    dt = nir_form.check_dt(dt)
     shape = tuple(int(s) for s in input_shape)
     if not shape or any(s < 1 for s in shape):
         raise ValueError(f"input_shape must be one sample's shape, sizes >= 1, got {input_shape}")
@@ -98,11 +97,13 @@ def export(model: nn.Module, input_shape: Sequence[int], dt: float = 1e-4, *,
 def _graph(lib: Any, model: nn.Module, shape: tuple[int, ...], dt: float, readout: bool) -> Any:
     walk = _Walk(dt)
     metadata: dict[str, Any] = {"dt": dt, "source": f"snnrs {__version__}"}
-    if isinstance(model, StagedNet):
-        value = walk.staged(model, shape)
-        metadata.update(snnrs_T=model.T, snnrs_readout=model.readout)
+    staged = getattr(model, "nir_metadata", None)  # a zoo network: its T and readout
+    if staged is not None:
+        value = walk.module(model, "", walk.nodes.input(shape), 1)
+        metadata.update(staged())
         if readout:
-            r = 1.0 / dt if model.readout == "sum" else 1.0 / (dt * model.T)
+            T, summed = metadata["snnrs_T"], metadata["snnrs_readout"] == "sum"
+            r = 1.0 / dt if summed else 1.0 / (dt * T)
             value = walk.nodes.add("I", "readout", value, r=np.full(value.shape, r))
     else:
         if readout:
@@ -116,7 +117,8 @@ def _graph(lib: Any, model: nn.Module, shape: tuple[int, ...], dt: float, readou
 def _lead(model: nn.Module) -> int:
     """How many leading dimensions (time, batch) a layer of ``model`` outside TimeDistributed
     sees: 2 when its neurons take sequences, 1 when they take one step."""
-    inside = {id(m.neuron) for m in model.modules() if isinstance(m, Spiking)}
+    inside = {id(m.neuron) for m in model.modules()
+              if isinstance(getattr(m, "neuron", None), BaseNode)}
     modes = {m.step_mode for m in model.modules()
              if isinstance(m, BaseNode) and id(m) not in inside}
     if len(modes) > 1:
@@ -234,48 +236,27 @@ class _Walk:
         self.nodes = _Nodes()
 
     # ------------------------------------------------------------------------------------------
-    # Containers
-
-    def staged(self, net: StagedNet, shape: tuple[int, ...]) -> _Value:
-        if not net.spiking:
-            raise ValueError(f"{type(net).__name__} is in ANN mode (ReLU activations); NIR "
-                             "export needs its spiking form (kind='snn', or set_mode('snn'))")
-        for method in ("forward", "forward_steps", "encode"):
-            if getattr(type(net), method) is not getattr(StagedNet, method):
-                raise ValueError(f"{type(net).__name__} overrides StagedNet.{method}; export "
-                                 "knows only StagedNet's own wiring")
-        v = self.module(net.stem, "stem", self.nodes.input(shape), 1)
-        v = self.module(net.stem_act, "stem_act", v, 1)
-        for i, stage in enumerate(net.stages):
-            v = self.module(stage, f"stages.{i}", v, 1)
-        return self.module(net.head, "head", v, 1)
+    # Containers, and the protocol of a module that exports itself: ``m.export_nir(walk, path,
+    # value) -> value``, beside its definition, built from the walk's methods below (``child``,
+    # ``module``, ``neuron``, ``conv``, ``linear``, ``batchnorm``, ``flatten``, ``settle``,
+    # ``added``).
 
     def module(self, m: nn.Module, path: str, v: _Value, lead: int) -> _Value:
-        """Dispatches on the module's type."""
+        """Dispatches on the module: its own ``export_nir``, else its type."""
+        own = getattr(m, "export_nir", None)
+        if own is not None:
+            return own(self, path, v)
         if type(m) in (nn.Sequential, TimeDistributed):
             inner = 1 if isinstance(m, TimeDistributed) else lead
             for name, child in m.named_children():
                 v = self.module(child, f"{path}.{name}", v, inner)
             return v
-        if type(m) is Head:
-            return self.head(m, path, v)
-        if type(m) is BasicBlock:
-            return self.block(m, path, v)
-        if isinstance(m, Spiking):
-            return self.neuron(m.neuron, path, v)
-        if isinstance(m, ModeAct):
-            if not m.snn_mode:
-                raise ValueError(f"layer {path!r} is a ReLU (the network is in ANN mode); NIR "
-                                 "export needs the SNN mode: net.set_mode('snn')")
-            return self.neuron(m.spiking.neuron, path, v)
         if isinstance(m, BaseNode):
             return self.neuron(m, path, v)
-        if isinstance(m, (nn.Conv2d, FactorizedConv2d)):
+        if isinstance(m, nn.Conv2d):
             return self.conv(m, path, v)
-        if isinstance(m, (nn.Linear, ModeLinear)):
+        if isinstance(m, nn.Linear):
             return self.linear(m, path, v)
-        if isinstance(m, ModeBatchNorm2d):
-            return self.batchnorm(m.snn if m.snn_mode else m.ann, path, v)
         if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
             return self.batchnorm(m, path, v)
         if isinstance(m, (nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.LPPool2d)):
@@ -295,22 +276,13 @@ class _Walk:
         raise ValueError(f"layer {path!r} ({type(m).__name__}) is not supported: "
                          f"{_WHAT_IS_READ}")
 
-    def head(self, head: Head, path: str, v: _Value) -> _Value:
-        v = self.module(head.pool, f"{path}.pool", v, 1)
-        v = self.flatten(v, 0, -1, f"{path}.flatten")
-        v = self.module(getattr(head, "hidden", nn.Identity()), f"{path}.hidden", v, 1)
-        return self.module(head.fc, f"{path}.fc", v, 1)
+    def child(self, parent: nn.Module, path: str, name: str, v: _Value) -> _Value:
+        """The attribute ``name`` of ``parent`` (at ``path``), one sample per leading dim."""
+        return self.module(getattr(parent, name), f"{path}.{name}" if path else name, v, 1)
 
-    def block(self, block: BasicBlock, path: str, x: _Value) -> _Value:
-        x = self.nodes.settle(x)  # two consumers: no folding into x's producer any more
-        out = x
-        for name in ("conv1", "bn1", "act1", "conv2", "bn2"):
-            out = self.module(getattr(block, name), f"{path}.{name}", out, 1)
-        shortcut = self.module(block.shortcut, f"{path}.shortcut", x, 1)
-        if block.fire_after_add:
-            return self.module(block.act2, f"{path}.act2", self.added(out, shortcut, path), 1)
-        out = self.module(block.act2, f"{path}.act2", out, 1)
-        return self.added(out, shortcut, path)
+    def settle(self, v: _Value) -> _Value:
+        """``v`` ready for several consumers (a pending pool factor applied)."""
+        return self.nodes.settle(v)
 
     def added(self, a: _Value, b: _Value, path: str) -> _Value:
         a, b = self.nodes.settle(a), self.nodes.settle(b)
@@ -325,28 +297,21 @@ class _Walk:
     # Neurons
 
     def neuron(self, m: BaseNode, path: str, v: _Value) -> _Value:
-        if type(m) not in (IF, LIF, PLIF):
-            raise ValueError(f"layer {path!r} is a {type(m).__name__}, a neuron whose math "
-                             "export does not know; it writes snnrs's IF, LIF and PLIF")
-        p = m.params
-        if p.v_reset is None:
-            raise ValueError(
-                f"layer {path!r} ({type(m).__name__}) uses soft reset (v_reset=None, subtract "
-                "the threshold): NIR's neurons reset to v_reset and have no field for a "
-                "subtractive reset; build the network with a hard reset (e.g. v_reset=0.0)")
-        shape = v.shape
-        meta = {semantics.SPIKE_KEY: semantics.FIRES_AT, semantics.SURROGATE_KEY: p.surrogate,
-                semantics.ALPHA_KEY: p.alpha, semantics.DETACH_KEY: p.detach_reset,
-                "snnrs_neuron": type(m).__name__}
-        common = {"v_threshold": np.full(shape, p.v_threshold),
-                  "v_reset": np.full(shape, p.v_reset)}
-        if type(m) is IF:
-            c = semantics.to_nir("if", 0.0, False, p.v_reset, self.dt)
-            return self.nodes.add("IF", path, v, meta, r=np.full(shape, c.r), **common)
-        leak = float(torch.sigmoid(m.w.detach())) if type(m) is PLIF else p.leak
-        c = semantics.to_nir("lif", leak, p.decay_input, p.v_reset, self.dt)
-        return self.nodes.add("LIF", path, v, meta, tau=np.full(shape, c.tau),
-                              r=np.full(shape, c.r), v_leak=np.full(shape, c.v_leak), **common)
+        """Any neuron family, through its own :meth:`~snnrs.nn.BaseNode.to_nir`."""
+        name = type(m).__name__
+        try:
+            kind, params = m.to_nir(self.dt)
+        except ValueError as e:
+            raise ValueError(f"layer {path!r} ({name}) {e}") from None
+        meta: dict[str, Any] = {"snnrs_neuron": name}
+        if m.fires:  # the firing rule, and the backward pass where the family has one
+            backward = {nir_form.SURROGATE_KEY: "surrogate", nir_form.ALPHA_KEY: "alpha",
+                        nir_form.DETACH_KEY: "detach_reset"}
+            meta[nir_form.SPIKE_KEY] = nir_form.FIRES_AT
+            meta.update({key: getattr(m.params, field) for key, field in backward.items()
+                         if hasattr(m.params, field)})
+        return self.nodes.add(kind, path, v, meta,
+                              **{k: np.full(v.shape, x) for k, x in params.items()})
 
     # ------------------------------------------------------------------------------------------
     # Linear layers

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..nn import BaseNode, nir_form
 from . import graph as graphs
-from . import semantics
 from ._lib import require
 from .limits import Limits, check_arrays, check_file, check_limits, check_shape
-from .nodes import Stateful, build
+from .nodes import Gained, Stateful, build, check_neuron_shape
 
 if TYPE_CHECKING:
     import nir
@@ -61,7 +61,7 @@ def load(graph: nir.NIRGraph | str | os.PathLike, dt: float | None = None, *,
         graph = _read(lib, graph, limits)
     if not isinstance(graph, lib.NIRGraph):
         raise TypeError(f"load takes a nir.NIRGraph or a path, got {type(graph).__name__}")
-    dt = semantics.check_dt(_graph_dt(graph) if dt is None else dt)
+    dt = nir_form.check_dt(_graph_dt(graph) if dt is None else dt)
     plan = graphs.plan(graph)
     check_arrays({n: node for n, node in plan.nodes.items() if node is not graphs.PASS}, limits)
     input_shape = _shape(plan.nodes[plan.input].input_type, plan.input)
@@ -165,6 +165,9 @@ class NIRModule(nn.Module):
         try:
             if m is None:
                 return shape
+            if isinstance(m, BaseNode | Gained):
+                check_neuron_shape(self.plan.nodes[name], shape)
+                return shape
             if isinstance(m, Stateful):
                 m.check(shape)
                 return shape
@@ -191,6 +194,8 @@ class NIRModule(nn.Module):
                 values[name] = inp
             elif isinstance(m, Stateful):
                 values[name] = m(inp)
+            elif isinstance(m, BaseNode):
+                values[name] = m.simulate(inp)[0]
             else:
                 values[name] = m(inp.flatten(0, 1)).unflatten(0, (T, B))
         return values[self.plan.output]
@@ -211,6 +216,9 @@ class NIRModule(nn.Module):
                     values[name] = inp
                 elif isinstance(m, Stateful):
                     values[name], states[name] = m.step(inp, states.get(name))
+                elif isinstance(m, BaseNode):
+                    out_t, states[name] = m.simulate(inp.unsqueeze(0), states.get(name))
+                    values[name] = out_t[0]
                 else:
                     values[name] = m(inp)
             out.append(values[self.plan.output])

@@ -2,17 +2,19 @@
 
 Stateless nodes (Affine, Linear, Conv1d/2d, pooling, Flatten, Scale, Threshold) take one
 step's batch ``[N, *sample]``. Neurons are :class:`Stateful`: ``forward`` takes a sequence
-``[T, B, *sample]``, ``step`` one step ``[B, *sample]`` with an explicit state. A LIF or IF
-node with uniform parameters and ``v_leak = v_reset`` runs on snnrs's own kernels
-(:class:`FastNeuron`); every other neuron (CubaLIF, LI, I, CubaLI, per-neuron parameters) runs
-NIR's Euler step in PyTorch (:class:`EulerNeuron`). Spikes take snnrs's surrogate gradient, so
+``[T, B, *sample]``, ``step`` one step ``[B, *sample]`` with an explicit state. A neuron node
+with uniform parameters becomes an ordinary :mod:`snnrs.nn` module of the family that reads its
+type (:func:`snnrs.nn.family.nir_readers`: IF, LIF, CubaLIF, LI, I), with its input scaled
+first (:class:`Gained`) when its ``r`` is not one the family's charge writes; every other neuron
+(CubaLI, per-neuron parameters, ``v_leak != v_reset``) runs NIR's Euler step in PyTorch
+(:class:`EulerNeuron`). Spikes take snnrs's surrogate gradient, so
 an imported graph trains.
 
 Example::
 
     m = build("lif", nir.LIF(tau=np.full(3, 2e-3), r=np.ones(3), v_leak=np.zeros(3),
                              v_threshold=np.ones(3), v_reset=np.zeros(3)), 1e-3, torch.float32)
-    m(torch.rand(4, 2, 3)).shape          # torch.Size([4, 2, 3]), on snnrs's LIF kernel
+    m                                     # LIF(tau=2.0, ...): snnrs.nn's own, on its kernel
 """
 
 from __future__ import annotations
@@ -25,11 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .. import ops
 from .. import surrogate as sg
 from .._contract import compute_dtype, leak_rate
-from ..nn import IF, LIF, BaseNode
-from . import semantics
+from ..nn import BaseNode, nir_form
+from ..nn.family import nir_readers
 from ._lib import require
 
 #: The node types :func:`build` makes modules for.
@@ -65,43 +66,23 @@ class _Spiking:
         return sg.heaviside(u, self.surrogate, self.alpha)
 
 
-class FastNeuron(Stateful):
-    """A NIR LIF or IF node on snnrs's kernels (``neuron``, an :class:`snnrs.nn.LIF` or
-    :class:`snnrs.nn.IF`), its input multiplied by ``gain`` first. NIR's strict ``v >
-    v_threshold`` becomes ``H >= `` the next number above the threshold in the compute dtype,
-    which is the same test."""
+class Gained(Stateful):
+    """An snnrs neuron whose input is multiplied by ``gain`` first: a NIR neuron whose ``r``
+    (or ``w_in``) is not one the family's charge writes (see :mod:`snnrs.nn.nir_form`)."""
 
-    def __init__(self, neuron: BaseNode, gain: float, strict: bool,
-                 shape: tuple[int, ...] = ()) -> None:
+    def __init__(self, neuron: BaseNode, gain: float) -> None:
         super().__init__()
-        self.neuron, self.gain, self.strict, self.shape = neuron, gain, strict, shape
-
-    def check(self, shape: tuple[int, ...]) -> None:
-        if self.shape not in ((), shape):
-            raise ValueError(f"its parameters have shape {self.shape}, its input {shape}")
-
-    def _params(self, dtype: torch.dtype) -> ops.NeuronParams:
-        p = self.neuron.params
-        if not self.strict:
-            return p
-        cd = compute_dtype(dtype)
-        above = torch.nextafter(torch.tensor(p.v_threshold, dtype=cd),
-                                torch.tensor(math.inf, dtype=cd))
-        return p._replace(v_threshold=float(above))
-
-    def _scaled(self, x: Tensor) -> Tensor:
-        return x if self.gain == 1.0 else x * self.gain
+        self.neuron, self.gain = neuron, gain
 
     def forward(self, x_seq: Tensor) -> Tensor:
-        return ops.multistep(self._scaled(x_seq), None, self._params(x_seq.dtype))[0]
+        return self.neuron.simulate(x_seq * self.gain)[0]
 
-    def step(self, x: Tensor, state: Tensor | None) -> tuple[Tensor, Tensor]:
-        spikes, v = ops.multistep(self._scaled(x).unsqueeze(0), state, self._params(x.dtype))
-        return spikes[0], v
+    def step(self, x: Tensor, state: Any) -> tuple[Tensor, Any]:
+        out, state = self.neuron.simulate((x * self.gain).unsqueeze(0), state)
+        return out[0], state
 
     def extra_repr(self) -> str:
-        rule = semantics.FIRES_ABOVE if self.strict else semantics.FIRES_AT
-        return f"gain={self.gain}, fires at {rule}"
+        return f"gain={self.gain}"
 
 
 class EulerNeuron(_Spiking, Stateful):
@@ -164,7 +145,7 @@ class EulerNeuron(_Spiking, Stateful):
         return s, (i, v * (1 - k) + self.v_reset * k)
 
     def extra_repr(self) -> str:
-        rule = semantics.FIRES_ABOVE if self.strict else semantics.FIRES_AT
+        rule = nir_form.FIRES_ABOVE if self.strict else nir_form.FIRES_AT
         return f"{self.kind}, dt={self.dt}, fires at {rule}" if self.fires else \
             f"{self.kind}, dt={self.dt}"
 
@@ -319,10 +300,10 @@ def _rule(node: Any) -> tuple[bool, str, float, bool]:
     """``(strict, surrogate, alpha, detach_reset)`` of a spiking node: NIR's strict rule and
     snnrs's default surrogate, unless the node's metadata (written by snnrs) says otherwise."""
     meta = getattr(node, "metadata", None) or {}
-    strict = _text(meta.get(semantics.SPIKE_KEY, semantics.FIRES_ABOVE)) != semantics.FIRES_AT
-    surrogate, alpha = sg.resolve(_text(meta.get(semantics.SURROGATE_KEY, "sigmoid")),
-                                  meta.get(semantics.ALPHA_KEY))
-    return strict, surrogate, alpha, bool(meta.get(semantics.DETACH_KEY, False))
+    strict = _text(meta.get(nir_form.SPIKE_KEY, nir_form.FIRES_ABOVE)) != nir_form.FIRES_AT
+    surrogate, alpha = sg.resolve(_text(meta.get(nir_form.SURROGATE_KEY, "sigmoid")),
+                                  meta.get(nir_form.ALPHA_KEY))
+    return strict, surrogate, alpha, bool(meta.get(nir_form.DETACH_KEY, False))
 
 
 def _text(value: Any) -> str:
@@ -356,10 +337,34 @@ def _neuron(node: Any, dt: float, dtype: torch.dtype) -> nn.Module:
     strict, surrogate, alpha, detach = _rule(node)
     uniform = {k: float(v.flat[0]) for k, v in params.items()
                if v.size and np.all(v == v.flat[0])}
-    if kind in ("IF", "LIF") and len(uniform) == len(params) and \
-            uniform.get("v_leak", uniform["v_reset"]) == uniform["v_reset"]:
-        return _fast(kind, uniform, dt, strict, surrogate, alpha, detach, shapes)
+    family = nir_readers().get(kind)
+    if family is not None and len(uniform) == len(params):
+        spiking = {}
+        if family.fires:
+            spiking = dict(surrogate=surrogate, alpha=alpha, detach_reset=detach)
+            if strict:  # v > thr is v >= the next number above thr in the compute dtype
+                uniform["v_threshold"] = _above(uniform["v_threshold"], dtype)
+        made = family.from_nir(kind, uniform, dt, **spiking)
+        if made is not None:
+            module, gain = made
+            return module if gain == 1.0 else Gained(module, gain)
     return EulerNeuron(kind, params, dt, dtype, strict, surrogate, alpha, detach)
+
+
+def _above(threshold: float, dtype: torch.dtype) -> float:
+    """The next number above ``threshold`` in ``dtype``'s compute dtype."""
+    cd = compute_dtype(dtype)
+    return float(torch.nextafter(torch.tensor(threshold, dtype=cd),
+                                 torch.tensor(math.inf, dtype=cd)))
+
+
+def check_neuron_shape(node: Any, shape: tuple[int, ...]) -> None:
+    """Raises a ValueError unless the parameters of neuron ``node`` (which an snnrs module
+    holds as single values) fit a per-sample ``shape``."""
+    for name in _FIELDS[type(node).__name__]:
+        s = np.shape(getattr(node, name))
+        if s not in ((), shape):
+            raise ValueError(f"its parameters have shape {s}, its input {shape}")
 
 
 def _check_time_constant(name: str, tau: np.ndarray, dt: float) -> None:
@@ -383,19 +388,6 @@ def _check_time_constant(name: str, tau: np.ndarray, dt: float) -> None:
         leak_rate(f"dt / {name} (dt = {dt:g} s, {name} = {tau[worst]:g} s{at})",
                   float(leak[worst]))
 
-
-def _fast(kind: str, p: dict[str, float], dt: float, strict: bool, surrogate: str,
-          alpha: float, detach: bool, shapes: set[tuple[int, ...]]) -> FastNeuron:
-    common = dict(v_threshold=p["v_threshold"], v_reset=p["v_reset"], surrogate=surrogate,
-                  alpha=alpha, detach_reset=detach, step_mode="m")
-    if kind == "IF":
-        math_ = semantics.if_from_nir(p["r"], dt)
-        neuron: BaseNode = IF(**common)
-    else:
-        math_ = semantics.lif_from_nir(p["tau"], p["r"], dt)
-        neuron = LIF(decay_input=math_.decay_input, **common)
-        neuron.params = neuron.params._replace(leak=math_.leak)
-    return FastNeuron(neuron, math_.gain, strict, next(iter(shapes), ()))
 
 _BUILDERS = {
     "Affine": _affine, "Linear": _affine, "Conv1d": _conv, "Conv2d": _conv,

@@ -9,24 +9,36 @@ Example:
     >>> _ = reset(net)
 """
 
+from .alif import ALIF  # the families beyond IF / LIF / PLIF: one file each
 from .containers import MultiStepBatchNorm1d, MultiStepBatchNorm2d, TimeDistributed
-from .neurons import IF, LIF, PLIF, BaseNode, reset
+from .cuba import CubaLIF
+from .family import BaseNode, kernel_for, register_kernel, unregister_kernel
+from .li import LI
+from .neurons import IF, LIF, PLIF, LIFFamily, reset
 from .replace import SnnTorchLeaky, Unsupported, replace_neurons
-from .spec import NEURONS, NeuronSpec, register_neuron
+from .spec import NEURONS, NeuronSpec, register_family, register_neuron
 
 __all__ = [
+    "ALIF",
     "IF",
+    "LI",
     "LIF",
     "NEURONS",
     "PLIF",
     "BaseNode",
+    "CubaLIF",
+    "LIFFamily",
     "MultiStepBatchNorm1d",
     "MultiStepBatchNorm2d",
     "NeuronSpec",
     "SnnTorchLeaky",
     "TimeDistributed",
     "Unsupported",
+    "kernel_for",
+    "register_family",
+    "register_kernel",
     "register_neuron",
     "replace_neurons",
     "reset",
+    "unregister_kernel",
 ]

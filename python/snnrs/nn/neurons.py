@@ -1,4 +1,4 @@
-"""Spiking neuron layers: IF, LIF and PLIF with SpikingJelly's argument names and semantics.
+"""The IF / LIF / PLIF family, with SpikingJelly's argument names and semantics.
 
 Each layer charges, fires and resets per docs/neurons.md::
 
@@ -6,41 +6,50 @@ Each layer charges, fires and resets per docs/neurons.md::
 
 ``step_mode="m"`` takes a whole sequence ``[T, B, *]``; ``step_mode="s"`` (SpikingJelly's
 default) takes one step ``[B, *]``. Both keep the membrane ``v`` between calls until
-:meth:`reset` (or :func:`snnrs.nn.reset` on a model); an input whose shape differs from the kept
-state raises a RuntimeError telling you to reset, rather than silently starting afresh.
+:meth:`reset` (or :func:`snnrs.nn.reset` on a model). The family is the first *native* one
+(:mod:`snnrs.nn.family`): its reference step is written here, its fused kernels are the ops of
+:mod:`snnrs.ops`.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from .. import _contract, ops
+from .. import _contract, ops, reference
+from .. import surrogate as sg
+from .._contract import NeuronParams
+from . import nir_form
+from .family import BaseNode, register_kernel
 
-STEP_MODES = ("s", "m")
+
+class LIFState(NamedTuple):
+    """The state of the IF / LIF / PLIF family: the membrane ``v [B, *]``."""
+
+    v: Tensor
 
 
-class BaseNode(nn.Module):
-    """Shared state handling of the spiking neurons; not used directly.
+class LIFFamily(BaseNode):
+    """The IF / LIF / PLIF family: one membrane, charge, fire and reset; not used directly.
 
-    Shape:
-        ``step_mode="m"``: input ``(T, B, *)`` -> spikes ``(T, B, *)``.
-        ``step_mode="s"``: input ``(B, *)`` -> spikes ``(B, *)``.
+    Its step is :mod:`snnrs.reference`'s equations; it runs on the fused kernels of
+    :mod:`snnrs.ops` (Rust on the CPU, CUDA on a GPU, the pure-PyTorch twins elsewhere), which
+    the tests hold to that step.
     """
 
-    v: Tensor | None
+    Params = NeuronParams
+    State = LIFState
+    nir_nodes = ("IF", "LIF")
 
     def __init__(
         self, leak: float, decay_input: bool, v_threshold: float, v_reset: float | None,
         surrogate: str, alpha: float | None, detach_reset: bool, step_mode: str,
     ) -> None:
-        super().__init__()
-        self.step_mode = step_mode
-        self.params = ops.make_params(leak, decay_input, v_threshold, v_reset, detach_reset,
-                                      surrogate, alpha)
-        self.v = None
+        super().__init__(ops.make_params(leak, decay_input, v_threshold, v_reset, detach_reset,
+                                         surrogate, alpha), step_mode)
 
     # Read-only views of the parameters under their SpikingJelly names.
     v_threshold = property(lambda self: self.params.v_threshold)
@@ -51,57 +60,61 @@ class BaseNode(nn.Module):
     alpha = property(lambda self: self.params.alpha)
 
     @property
-    def step_mode(self) -> str:
-        """``"m"`` (a sequence ``[T, B, *]`` per call) or ``"s"`` (one step ``[B, *]``)."""
-        return "m" if self.multi_step else "s"
+    def v(self) -> Tensor | None:
+        """The kept membrane ``[B, *]`` (None at rest, before the first call)."""
+        return None if self.state is None else self.state.v
 
-    @step_mode.setter
-    def step_mode(self, mode: str) -> None:
-        if mode not in STEP_MODES:
-            raise ValueError(f"unknown step_mode {mode!r}; expected 's' or 'm'")
-        self.multi_step = mode == "m"  # decided here, not in every forward
+    @v.setter
+    def v(self, value: Tensor | None) -> None:
+        self.state = None if value is None else LIFState(value)
 
-    def reset(self) -> None:
-        """Forgets the membrane state; the next call starts from ``v_reset`` (or 0)."""
-        self.v = None
+    @staticmethod
+    def step(x: Tensor, state: LIFState, p: NeuronParams) -> tuple[Tensor, LIFState]:
+        v_rest = 0.0 if p.v_reset is None else p.v_reset
+        h = reference.charge(state.v, x, p.leak, p.decay_input, v_rest)
+        s = sg.heaviside(h - p.v_threshold, p.surrogate, p.alpha)
+        v = reference.reset(h, s.detach() if p.detach_reset else s, p.v_threshold, p.v_reset)
+        return s, LIFState(v)
+
+    @staticmethod
+    def rest(x: Tensor, p: NeuronParams) -> LIFState:
+        return LIFState(torch.full_like(x, 0.0 if p.v_reset is None else p.v_reset))
 
     def _w(self) -> Tensor | None:
         return None
 
-    def forward(self, x: Tensor) -> Tensor:
-        x_seq = x if self.multi_step else x.unsqueeze(0)
-        if self.v is not None and self.v.shape != x_seq.shape[1:]:
-            raise RuntimeError(
-                f"{type(self).__name__} holds a membrane state of shape {tuple(self.v.shape)} "
-                f"but got input for {tuple(x_seq.shape[1:])}; call snnrs.nn.reset(model) (or "
-                ".reset()) before feeding a batch of another shape")
-        spikes, self.v = ops.multistep(x_seq, self.v, self.params, self._w())
-        return spikes if self.multi_step else spikes[0]
+    def to_nir(self, dt: float) -> tuple[str, dict[str, float]]:
+        p = self.step_params()
+        fire = {"v_threshold": p.v_threshold, "v_reset": nir_form.hard_reset(p.v_reset)}
+        leak = float(p.leak.detach()) if isinstance(p.leak, Tensor) else p.leak
+        if leak == 0.0 and not p.decay_input:
+            return "IF", {"r": nir_form.to_nir("if", 0.0, False, p.v_reset, dt).r, **fire}
+        c = nir_form.to_nir("lif", leak, p.decay_input, p.v_reset, dt)
+        return "LIF", {"tau": c.tau, "r": c.r, "v_leak": c.v_leak, **fire}
 
-    def simulate(self, x_seq: Tensor, v0: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Runs ``x_seq [T, B, *]`` from ``v0`` (``None``: the resting state), leaving the kept
-        state alone: ``(spikes [T, B, *], v_T [B, *])``.
-
-        Example:
-            >>> spikes, v = LIF(tau=2.0).simulate(torch.full((3, 2, 4), 1.5))
-            >>> spikes[:, 0, 0].tolist()
-            [0.0, 1.0, 0.0]
-        """
-        return ops.multistep(x_seq, v0, self.params, self._w())
-
-    def multi_step_forward(self, x_seq: Tensor) -> Tensor:
-        """Runs ``x_seq [T, B, *]`` whatever ``step_mode`` is."""
-        multi, self.multi_step = self.multi_step, True
-        try:
-            return self.forward(x_seq)
-        finally:
-            self.multi_step = multi
+    @classmethod
+    def from_nir(cls, node: str, p: dict[str, float], dt: float, **spiking
+                 ) -> tuple[LIFFamily, float] | None:
+        fire = dict(v_threshold=p["v_threshold"], v_reset=p["v_reset"], step_mode="m",
+                    **spiking)
+        if node == "IF":
+            return IF(**fire), nir_form.if_from_nir(p["r"], dt).gain
+        if p["v_leak"] != p["v_reset"]:
+            return None  # snnrs's LIF decays to v_reset
+        form = nir_form.lif_from_nir(p["tau"], p["r"], dt)
+        module = LIF(decay_input=form.decay_input, **fire)
+        module.params = module.params._replace(leak=form.leak)
+        return module, form.gain
 
     def rate_forward(self, x_seq: Tensor) -> ops.RateOutput:
         """The no-grad spike pass of rate-based backprop over ``[T, B, *]``; keeps the state."""
         out = ops.rate(x_seq, self.v, self.params, self._w())
-        self.v = out.v
+        self.state = LIFState(out.v)
         return out
+
+    def rate(self, x_seq: Tensor) -> ops.RateOutput:
+        """The same pass from rest, leaving the kept state alone."""
+        return ops.rate(x_seq, None, self.params, self._w())
 
     def extra_repr(self) -> str:
         p = self.params
@@ -110,7 +123,13 @@ class BaseNode(nn.Module):
                 f"step_mode={self.step_mode!r}")
 
 
-class IF(BaseNode):
+@register_kernel(LIFFamily, "*")
+def _fused(node: LIFFamily, x_seq: Tensor, state: LIFState | None) -> tuple[Tensor, LIFState]:
+    spikes, v = ops.multistep(x_seq, None if state is None else state.v, node.params, node._w())
+    return spikes, LIFState(v)
+
+
+class IF(LIFFamily):
     """Integrate-and-fire: ``H = V + X``.
 
     Args:
@@ -133,7 +152,7 @@ class IF(BaseNode):
                          step_mode)
 
 
-class LIF(BaseNode):
+class LIF(LIFFamily):
     """Leaky integrate-and-fire.
 
     ``H = V + (X - (V - v_reset)) / tau`` with ``decay_input=True``, else
@@ -188,7 +207,7 @@ class LIF(BaseNode):
         return f"tau={self.tau}, decay_input={self.decay_input}, " + super().extra_repr()
 
 
-class PLIF(BaseNode):
+class PLIF(LIFFamily):
     """Parametric LIF: LIF whose ``1/tau = sigmoid(w)`` is learnt, one ``w`` per layer.
 
     Args:
@@ -218,6 +237,9 @@ class PLIF(BaseNode):
 
     def _w(self) -> Tensor:
         return self.w
+
+    def step_params(self) -> NeuronParams:
+        return self.params._replace(leak=torch.sigmoid(self.w))
 
     def extra_repr(self) -> str:
         return f"tau={self.tau:.4g}, decay_input={self.decay_input}, " + super().extra_repr()

@@ -88,6 +88,7 @@ ENTRIES: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "config": ("the settings it was trained with, a mapping", _is(dict)),
     "config.data_dir": ("a folder name or null", lambda v: v is None or isinstance(v, str)),
     "config.seed": ("a whole number >= 0", _is_count),
+    "config.dataset_options": ("the dataset's options, a mapping", _is(dict)),
     "history": ("the metrics rows, a list of mappings",
                 lambda v: isinstance(v, list) and all(isinstance(r, dict) for r in v)),
 }
@@ -314,8 +315,9 @@ def evaluation_set(ckpt: dict[str, Any], path: str | os.PathLike = "checkpoint",
                    data_dir: str | os.PathLike | None = None, T: int | None = None,
                    ) -> data.ImageSet:
     """The test split of the dataset a checkpoint's network was trained on, read from
-    ``data_dir`` (default: the folder its run read) as its run read it (``T`` frames for event
-    data); a ValueError unless its images have the channels the network takes.
+    ``data_dir`` (default: the folder its run read) as its run read it (with its
+    ``dataset_options``, and ``T`` frames for event data); a ValueError unless its images have
+    the channels the network takes.
 
     ``images`` are uint8 ``[N, C, H, W]`` (``[N, T, C, H, W]`` for event data)."""
     spec, name = model_spec(ckpt, path), entry(ckpt, "data.dataset", path)
@@ -323,8 +325,10 @@ def evaluation_set(ckpt: dict[str, Any], path: str | os.PathLike = "checkpoint",
         raise CheckpointError(f"{path} was trained on the dataset {name!r}, which this snnrs "
                               f"does not know; known: {', '.join(data.DATASETS)}")
     folder = entry(ckpt, "config.data_dir", path) if data_dir is None else data_dir
-    frames = {"T": T or spec.T} if data.DATASETS[name].time_steps else {}
-    test = data.load(name, folder, seed=entry(ckpt, "config.seed", path), **frames).test
+    options = (entry(ckpt, "config.dataset_options", path)  # older checkpoints: none
+               if "dataset_options" in entry(ckpt, "config", path) else {})
+    kwargs = data.loader_kwargs(name, {"T": T or spec.T}, options)
+    test = data.load(name, folder, seed=entry(ckpt, "config.seed", path), **kwargs).test
     source = f"the dataset {name}" + (f" read from {folder}" if folder is not None else "")
     check_channels(spec, test.images.shape[-3], source, path)
     return test

@@ -3,17 +3,19 @@
 Settings come from three places, later ones winning: the defaults of :class:`TrainConfig`, a
 config file (YAML read with ``yaml.safe_load``, TOML with ``tomllib``; keys are the field names,
 ``batch_size`` or ``batch-size``) and command-line flags. Each setting comes whole from the
-last source that gives it, ``model_options`` and ``method_options`` too (so a flag replaces a
-resumed run's options rather than adding to them). A ``recipe`` (:mod:`snnrs.recipes`) is the
-base beneath them all: its settings are replaced by any source's, except that options given
-(``--model-opt`` and the like) update the recipe's options rather than replace them, an option
+last source that gives it, the options (:data:`OPTION_SETTINGS`: ``dataset_options``,
+``model_options``, ``method_options``...) too (so a flag replaces a resumed run's options
+rather than adding to them). A ``recipe`` (:mod:`snnrs.recipes`) is the base beneath them all:
+its settings are replaced by any source's, except that options given (``--model-opt``,
+``--dataset-opt`` and the like) update the recipe's options rather than replace them, an option
 given the empty value (``--model-opt KEY=``, :data:`DROP`) removes the recipe's, and the
 recipe's options apply only to what the recipe chose (:func:`recipe_options`: choosing
-another ``--model`` drops its model options for the student, and so on).
+another ``--model`` drops its model options for the student, another ``--dataset`` its dataset
+options, and so on).
 :meth:`TrainConfig.validate` checks every value (finite, in range, a known choice, options the
-registered constructor takes, a folder that can be written) and names the valid choices when
-one is wrong; :func:`check_setting` is that check for one value, which every command's flag of
-the setting goes through.
+registered constructor or dataset loader takes, a folder that can be written) and names the
+valid choices when one is wrong; :func:`check_setting` is that check for one value, which every
+command's flag of the setting goes through.
 
 Example:
     >>> cfg = TrainConfig.from_sources(overrides={"epochs": 2, "lr": "0.05"})
@@ -157,6 +159,10 @@ class TrainConfig:
     data_dir: str | None = setting(
         None, "where the dataset's files are (CIFAR's python pickles, an image folder); MNIST "
         "is built in", "data", metavar="DIR", eval_flag="--data-dir")
+    dataset_options: dict[str, Any] = setting(
+        {}, "a dataset option, e.g. image_size=32 (folder) or split_by=time (the event sets) "
+        "(repeatable; KEY= drops one a --recipe set)", "data", flags=("--dataset-opt",),
+        metavar="KEY=VALUE")
     train_limit: int | None = setting(None, "train on N images only: a class-balanced subset "
                                       "drawn with --seed (at least one per class)", "data",
                                       metavar="N", minimum=1, maximum=2**31)
@@ -350,6 +356,7 @@ class TrainConfig:
                              "and random erasing apply to images only")
         check_normalize(self, (data.DATASETS[self.dataset].shape or (0, None))[1])
         check_method_options(self.method, self.method_options)
+        data.check_dataset_options(self.dataset, self.dataset_options)
         return self
 
     def teacher_options(self) -> dict[str, Any]:
@@ -376,7 +383,8 @@ DROP = ""
 """The option value that removes an option (``--model-opt KEY=``): a recipe's option is dropped
 and the constructor's default applies."""
 
-OPTION_SETTINGS = ("model_options", "teacher_model_options", "method_options")
+OPTION_SETTINGS = ("dataset_options", "model_options", "teacher_model_options", "method_options")
+"""The settings that map option names to values (``--dataset-opt KEY=VALUE`` and the like)."""
 
 
 def _is_drop(value: Any) -> bool:
@@ -390,7 +398,8 @@ def recipe_options(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     A recipe's options go with what it chose: the student takes the recipe's model options
     only while ``model`` is the recipe's; the teacher takes the recipe's model and teacher
     options only while its model (``teacher_model``, else ``model``) is the recipe's teacher's;
-    the method takes the recipe's method options only while ``method`` is the recipe's; and
+    the method takes the recipe's method options only while ``method`` is the recipe's; the
+    dataset takes the recipe's dataset options only while ``dataset`` is the recipe's; and
     while ``neuron`` differs from the recipe's, the neuron's parameters (``leak``,
     ``surrogate``...) are left out. As the teacher takes ``model_options`` too (see
     :meth:`TrainConfig.teacher_options`), what is given to ``teacher_model_options`` holds
@@ -426,7 +435,9 @@ def recipe_options(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     extra = {k: DROP for k in student if k not in given and k not in teacher}
     extra.update({k: v for k, v in teacher.items()
                   if k not in given and (k not in student or student[k] != v)})
-    return {"model_options": student,
+    return {"dataset_options": dict(own("dataset_options") or {})
+            if own("dataset") == chosen("dataset") else {},
+            "model_options": student,
             "teacher_model_options": {**extra, **kept("teacher_model_options", ours)},
             "method_options": kept("method_options", own("method") == chosen("method"))}
 

@@ -142,13 +142,14 @@ def normalization(cfg: TrainConfig, splits: data.DataSplits,
 
 
 def load_data(cfg: TrainConfig) -> data.DataSplits:
-    """The dataset of ``cfg``; with ``val_fraction`` its training split divided into training
-    and validation (which takes the test split's place); cut to ``train_limit`` /
-    ``test_limit`` images if set: seeded (``cfg.seed``) class-balanced subsets
+    """The dataset of ``cfg`` (its loader given the run settings it takes, such as ``T``, and
+    ``dataset_options``: :func:`snnrs.data.loader_kwargs`); with ``val_fraction`` its training
+    split divided into training and validation (which takes the test split's place); cut to
+    ``train_limit`` / ``test_limit`` images if set: seeded (``cfg.seed``) class-balanced subsets
     (:func:`snnrs.data.balanced_subset`). A training set that lacks a class is refused, with
     the classes and what made it lack them."""
-    frames = {"T": cfg.T} if data.DATASETS[cfg.dataset].time_steps else {}
-    splits = data.load(cfg.dataset, cfg.data_dir, seed=cfg.seed, **frames)
+    splits = data.load(cfg.dataset, cfg.data_dir, seed=cfg.seed,
+                       **data.loader_kwargs(cfg.dataset, vars(cfg), cfg.dataset_options))
     train, test, classes = splits.train, splits.test, splits.classes
     name = f"the train split of {cfg.dataset}"
     data.check_every_class(train, classes, name + (f" in {cfg.data_dir}" if cfg.data_dir else ""))

@@ -42,7 +42,7 @@ from ..datasets import register_dataset
 from ..sets import DataSplits, ImageSet, hold_out
 from ._checks import about_file, check_events, read_text
 from .cache import cached, fingerprint
-from .frames import SPLITS, resize_frames, to_frames
+from .frames import SPLITS, SplitBy, resize_frames, to_frames
 from .gesture import (
     GESTURE_CLASSES,
     GESTURE_NAMES,
@@ -125,7 +125,7 @@ def _frames_of(files: list[tuple[Path, int]], read: Callable, H: int, W: int, T:
 
 
 @register_dataset("n-mnist", augment=UNMIRRORED_EVENT_AUGMENT, time_steps=True, shape=(10, 2))
-def n_mnist(data_dir: Path, seed: int, T: int = 10, split_by: str = "number") -> DataSplits:
+def n_mnist(data_dir: Path, seed: int, T: int = 10, split_by: SplitBy = "number") -> DataSplits:
     """N-MNIST from its ``Train`` and ``Test`` folders of ``.bin`` recordings."""
     T = _check_settings(T, split_by)
     splits = {}
@@ -141,7 +141,7 @@ def n_mnist(data_dir: Path, seed: int, T: int = 10, split_by: str = "number") ->
 
 
 @register_dataset("cifar10-dvs", augment=EVENT_AUGMENT, time_steps=True, shape=(10, 2))
-def cifar10_dvs(data_dir: Path, seed: int, T: int = 10, split_by: str = "number",
+def cifar10_dvs(data_dir: Path, seed: int, T: int = 10, split_by: SplitBy = "number",
                 size: int = 48) -> DataSplits:
     """CIFAR10-DVS from its ten class folders of ``.aedat`` recordings, split 9:1 per class
     by ``seed``."""
@@ -160,7 +160,7 @@ def cifar10_dvs(data_dir: Path, seed: int, T: int = 10, split_by: str = "number"
 @register_dataset("dvs128-gesture", augment=UNMIRRORED_EVENT_AUGMENT, time_steps=True,
                   shape=(GESTURE_CLASSES, 2))
 def dvs128_gesture(data_dir: Path, seed: int, T: int = 16,
-                   split_by: str = "number") -> DataSplits:
+                   split_by: SplitBy = "number") -> DataSplits:
     """DVS128 Gesture from its recordings, cut into the labelled gestures, with the release's
     train and test trial lists."""
     T = _check_settings(T, split_by)

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -31,7 +32,9 @@ from torch.nn import functional as F
 from .._checks import check_int
 from ._checks import check_events
 
-SPLITS = ("number", "time")
+SplitBy = Literal["number", "time"]
+"""How :func:`to_frames` cuts a recording: into equal numbers of events or equal time slices."""
+SPLITS: tuple[str, ...] = get_args(SplitBy)
 
 MAX_FRAME_VALUES = 2**30
 """The most values ``T * 2 * H * W`` one sample's frames may have: 4 GiB of float32 (the

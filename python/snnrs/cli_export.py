@@ -18,12 +18,12 @@ from typing import Any
 
 from torch import nn
 
-from ..files import write_atomic
-from ..train import checkpoint
-from ..train.config import check_writable_file
-from ._lib import require
-from .export import export
-from .limits import Limits, size
+from .files import write_atomic
+from .nir import export
+from .nir._lib import require
+from .nir.limits import Limits, size
+from .train import checkpoint
+from .train.config import check_writable_file
 
 EXAMPLES = """\
 examples:

@@ -89,6 +89,24 @@ def to_nir(kind: str, leak: float, decay_input: bool, v_reset: float, dt: float)
     return Continuous(dt / leak, 1.0 if decay_input else 1.0 / leak, float(v_reset))
 
 
+def hard_reset(v_reset: float | None) -> float:
+    """``v_reset``, after checking the neuron resets to it: NIR's neurons have no subtractive
+    (soft) reset.
+
+    Example:
+        >>> hard_reset(None)
+        Traceback (most recent call last):
+        ...
+        ValueError: uses soft reset (v_reset=None, subtract the threshold): NIR's neurons ...
+    """
+    if v_reset is None:
+        raise ValueError(
+            "uses soft reset (v_reset=None, subtract the threshold): NIR's neurons reset to "
+            "v_reset and have no field for a subtractive reset; build the network with a hard "
+            "reset (e.g. v_reset=0.0)")
+    return v_reset
+
+
 def lif_from_nir(tau: float, r: float, dt: float) -> Discrete:
     """snnrs's form of NIR's LIF step with ``tau``, ``r`` and ``dt`` (``v_leak`` is snnrs's
     ``v_reset``).
