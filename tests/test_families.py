@@ -363,6 +363,18 @@ def test_nir_export_refuses_a_family_nir_has_no_node_for():
         export(net, (6,), dt=1e-3)
 
 
+@pytest.mark.parametrize("flags", [["--method", "hybrid"],
+                                   ["--method", "none", "--method-opt", "backprop=rate"]])
+def test_rate_based_training_refuses_a_family_without_a_rate_mode_before_any_work(
+        syn_family, tmp_path, capsys, flags):
+    out = tmp_path / "run"
+    assert main(["distill", *TINY, "--dataset", "test-stripes", "--neuron", "alif", *flags,
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "neuron 'alif' (ALIF) has none" in err and "backprop=bptt" in err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(("neuron", "options"), [
     ("cubalif", ["--model-opt", "tau_syn=2.0"]), ("alif", ["--model-opt", "tau_adapt=5.0"]),
     ("li", [])])

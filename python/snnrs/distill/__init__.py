@@ -9,7 +9,14 @@ Example:
 """
 
 from . import methods  # noqa: F401  (registers the built-in methods first, hybrid after them)
-from .base import METHODS, Method, check_method_options, create_method, register_method
+from .base import (
+    METHODS,
+    Method,
+    check_method_neuron,
+    check_method_options,
+    create_method,
+    register_method,
+)
 from .hybrid import HybridBlockwise, hybrid_adapter
 from .joint import JointASNNLoss, masked_feature_loss
 from .losses import KD, NLD, FeatureKD, kd_loss, nld_noise, soft_cross_entropy
@@ -36,6 +43,7 @@ __all__ = [
     "RatePass",
     "ResponseKD",
     "cam",
+    "check_method_neuron",
     "check_method_options",
     "create_method",
     "default_weights",

@@ -22,6 +22,7 @@ training starts (:func:`check_method_options`).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -29,6 +30,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..models.network import StagedNet
+from ..nn import BaseNode, NeuronSpec
 from ..registry import Registry, check_options
 
 M = TypeVar("M", bound="type[Method]")
@@ -164,3 +166,25 @@ def stage_channels(net: StagedNet, stage: int) -> int:
     if not convs:
         raise ValueError(f"stage {stage} of the network has no conv to read its width from")
     return convs[-1].out_channels
+
+
+def check_method_neuron(name: str, options: Mapping[str, Any], neuron: str) -> None:
+    """Refuses, before any work, method ``name`` training by rate-based backprop (its
+    ``backprop`` option, given or its default, is ``"rate"``) with a neuron kind that has no
+    rate mode (every family but IF / LIF / PLIF).
+
+    Example:
+        >>> check_method_neuron("hybrid", {}, "alif")
+        Traceback (most recent call last):
+        ...
+        ValueError: method hybrid trains by rate-based backprop (backprop='rate'), which ...
+    """
+    param = inspect.signature(METHODS[name]).parameters.get("backprop")
+    if param is None or options.get("backprop", param.default) != "rate":
+        return
+    node = NeuronSpec(neuron).build()
+    if type(node).rate is BaseNode.rate:
+        raise ValueError(
+            f"method {name} trains by rate-based backprop (backprop='rate'), which needs the "
+            f"IF / LIF / PLIF family's rate mode; neuron {neuron!r} ({type(node).__name__}) has "
+            "none: choose --neuron lif, if or plif, or --method-opt backprop=bptt")

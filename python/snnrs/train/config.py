@@ -45,9 +45,9 @@ import yaml
 from .. import data
 from ..data.policies import POLICIES
 from ..data.transforms import check_mean_std
-from ..distill import METHODS, check_method_options
+from ..distill import METHODS, check_method_neuron, check_method_options
 from ..files import write_text
-from ..models import check_model_options, list_models
+from ..models import MODELS, check_model_options, list_models
 from ..nn import NEURONS, NeuronSpec
 from ..recipes import RECIPES
 
@@ -356,6 +356,8 @@ class TrainConfig:
                              "and random erasing apply to images only")
         check_normalize(self, (data.DATASETS[self.dataset].shape or (0, None))[1])
         check_method_options(self.method, self.method_options)
+        check_method_neuron(self.method, self.method_options,
+                            self.neuron or MODELS[self.model].neuron.kind)
         data.check_dataset_options(self.dataset, self.dataset_options)
         return self
 
