@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -116,7 +115,7 @@ def model_options(name: str) -> list[str]:
     for fn in (entry.builder, *entry.options_from):
         found += [n for n, p in inspect.signature(fn).parameters.items()
                   if n not in RESERVED and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    found += [f.name for f in dataclasses.fields(NeuronSpec) if f.name not in ("kind", "options")]
+    found += [f.name for f in NeuronSpec.parameter_fields()]
     found += sorted(NeuronSpec.field_names() - set(found))
     return list(dict.fromkeys([*found, *COMMON_OPTIONS]))
 
@@ -135,7 +134,7 @@ def check_model_options(name: str, options: Mapping[str, Any]) -> None:
             raise ValueError(f"model {name}: unknown {key} {options[key]!r}; expected one of: "
                              f"{', '.join(choices)}")
     entry = MODELS[name]
-    fields = {f.name for f in dataclasses.fields(NeuronSpec)} - {"kind", "options"}
+    fields = {f.name for f in NeuronSpec.parameter_fields()}
     neuron = {k: v for k, v in options.items() if k in fields}  # a family's own: when built
     check_options(f"model {name} (neuron)", NeuronSpec, neuron)
     for fn in (entry.builder, *entry.options_from):

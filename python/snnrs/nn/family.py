@@ -42,7 +42,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
@@ -223,14 +222,16 @@ class BaseNode(nn.Module):
         x_seq = self._check(x_seq, state)
         kernel = kernel_for(type(self), x_seq.device.type)
         if kernel is None or x_seq.shape[0] == 0:
-            return self.reference(x_seq, state)
+            return self._run_reference(x_seq, state)
         return kernel(self, x_seq, state)
 
     def reference(self, x_seq: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """:meth:`simulate` by the family's own :meth:`step`, one step at a time: the oracle
         every kernel must equal, differentiable by autograd on any device. Half inputs compute
         in float32; the output and state come back in the input's dtype."""
-        x_seq = self._check(x_seq, state)
+        return self._run_reference(self._check(x_seq, state), state)
+
+    def _run_reference(self, x_seq: Tensor, state: Any) -> tuple[Tensor, Any]:
         run_in = _contract.compute_dtype(x_seq.dtype)
         p = self.step_params()
         xs = x_seq.to(run_in)
@@ -320,9 +321,7 @@ def build_from_spec(family: type[BaseNode], spec: Any) -> BaseNode:
     from its default that the family lacks, or an unknown option, is a ValueError."""
     takes = family_options(family)
     kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(spec):
-        if f.name in ("kind", "options"):
-            continue
+    for f in spec.parameter_fields():
         value = getattr(spec, f.name)
         if f.name in takes:
             kwargs[f.name] = value

@@ -105,10 +105,15 @@ class NeuronSpec:
         self.build()  # an unknown kind or a bad parameter fails now, not at the first forward
 
     @classmethod
+    def parameter_fields(cls) -> tuple[dataclasses.Field, ...]:
+        """The fields that are neuron parameters: all but ``kind`` and ``options``."""
+        return tuple(f for f in dataclasses.fields(cls) if f.name not in ("kind", "options"))
+
+    @classmethod
     def field_names(cls) -> frozenset[str]:
-        """Every neuron parameter name: the fields but ``kind`` and ``options``, and the
-        registered families' own parameters."""
-        own = frozenset(f.name for f in dataclasses.fields(cls)) - {"kind", "options"}
+        """Every neuron parameter name: the :meth:`parameter_fields` and the registered
+        families' own parameters."""
+        own = frozenset(f.name for f in cls.parameter_fields())
         return own.union(*_FAMILY_OPTIONS.values())
 
     @classmethod
@@ -123,7 +128,7 @@ class NeuronSpec:
 
     def with_params(self, **params: Any) -> NeuronSpec:
         """This spec with ``params`` replaced: fields by name, the rest as options."""
-        own = {f.name for f in dataclasses.fields(self)} - {"kind", "options"}
+        own = {f.name for f in self.parameter_fields()}
         fields = {k: v for k, v in params.items() if k in own}
         options = {**self.options, **{k: v for k, v in params.items() if k not in own}}
         return dataclasses.replace(self, **fields, options=options)
@@ -148,7 +153,7 @@ def _no_options(spec: NeuronSpec) -> None:
     if spec.options:
         raise ValueError(f"neuron {spec.kind!r} has no parameter "
                          f"{', '.join(map(repr, spec.options))}; it takes "
-                         f"{', '.join(sorted(NeuronSpec.field_names() - _FAMILY_OPTIONS.keys()))}")
+                         f"{', '.join(f.name for f in NeuronSpec.parameter_fields())}")
 
 
 @register_neuron("lif")
