@@ -47,6 +47,7 @@ from bench_neurons import machine, versions
 from results import publish, table_head
 from snnrs import models, ops
 from snnrs.distill import RateBackprop
+from snnrs.nn import memory
 from torch import nn
 
 START, END = "<!-- rate-bench:start -->", "<!-- rate-bench:end -->"
@@ -60,18 +61,9 @@ def _sync(device: torch.device) -> None:
 
 
 def _saved_bytes(net: nn.Module, step) -> int:
-    params = {p.untyped_storage().data_ptr() for p in net.parameters()}
-    storages: dict[int, int] = {}
-
-    def pack(t):
-        ptr = t.untyped_storage().data_ptr()
-        if ptr not in params:
-            storages[ptr] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with memory.count_saved() as kept:
         step(forward_only=True)
-    return sum(storages.values())
+    return kept.bytes
 
 
 def _status_kb(field: str) -> int:

@@ -16,9 +16,10 @@
 # on the cuda backend, the op boundary with CUDA tensors), benches/bench_cuda.py (the neuron
 # op), then one training step of two recipes at their batch, snnrs against SpikingJelly with
 # the same network (benches/bench_training.py --recipe: samd-nld-cifar10 at 128, joint-asnn-cifar10
-# at 1024). The benches write benches/RESULTS.md; that file and every log are copied to $OUT, so
+# at 1024), and the memory levels against SpikingJelly at a recipe's batch (benches/bench_memory.py
+# --batch 128). The benches write benches/RESULTS.md; that file and every log are copied to $OUT, so
 # they come back with the reply. A summary table is printed last. Run one step alone with an
-# argument: selftest, tests, bench or recipe (default: all). Each step stops after STEP_TIMEOUT
+# argument: selftest, tests, bench, recipe or memory (default: all). Each step stops after STEP_TIMEOUT
 # seconds (default 240).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +65,8 @@ case $what in all|recipe)
     step recipe-samd "$PY" benches/bench_training.py --recipe samd-nld-cifar10 --repeats 5
     step recipe-joint "$PY" benches/bench_training.py --recipe joint-asnn-cifar10 --repeats 3 ;;
 esac
+case $what in all|memory) step memory "$PY" benches/bench_memory.py --device cuda --batch 128 \
+    --repeats 3 --growth-T 2 8 ;; esac
 cp benches/RESULTS.md "$OUT/RESULTS.md" 2>/dev/null
 
 echo
@@ -71,12 +74,12 @@ echo "== summary (logs and RESULTS.md in $OUT)"
 printf '| %-12s | %-28s |\n' step result
 printf '|--------------|------------------------------|\n'
 status=0
-for name in selftest tests bench recipe-samd recipe-joint; do
+for name in selftest tests bench recipe-samd recipe-joint memory; do
     [ -n "${result[$name]:-}" ] || continue
     printf '| %-12s | %-28s |\n' "$name" "${result[$name]}"
     [[ ${result[$name]} == PASS* ]] || status=1
 done
 grep -E '^(max error|all kernels|FAIL)' "$OUT/selftest.log" 2>/dev/null
 tail -n 1 "$OUT/tests.log" 2>/dev/null
-cat "$OUT"/bench.log "$OUT"/recipe-*.log 2>/dev/null | grep -E '^\|'
+cat "$OUT"/bench.log "$OUT"/recipe-*.log "$OUT"/memory.log 2>/dev/null | grep -E '^\|'
 exit $status

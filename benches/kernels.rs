@@ -1,7 +1,8 @@
 //! Criterion benches of the CPU kernels (docs/benchmarks.md, `kernels.rs`): LIF float32 forward,
 //! BPTT backward and rate-mode forward over the T x N grid, with throughput in neuron-steps per
 //! second. Bench ids read `<kernel>/f32/T<T>/N<N>`; run one cell with e.g.
-//! `cargo bench -- lif_forward/f32/T8/N1048576`.
+//! `cargo bench -- lif_forward/f32/T8/N1048576`. Spike packing (`spikes_pack`, `spikes_unpack`:
+//! 2^24 float32 spikes to and from bits, reused buffers) reads as a T = 1 cell.
 
 use criterion::{
     criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
@@ -136,5 +137,31 @@ fn bench_rate_forward(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_forward, bench_backward, bench_rate_forward);
+fn bench_spikes(c: &mut Criterion) {
+    const N: usize = 1 << 24;
+    let one = 1.0f32.to_bits();
+    let x: Vec<u32> = normals(N, 3).iter().map(|&v| if v > 0.5 { one } else { 0 }).collect();
+    let mut bits = vec![0u8; snnrs::spikes::packed_len(N)];
+    let mut out = vec![0u32; N];
+    for (kernel, pack) in [("spikes_pack", true), ("spikes_unpack", false)] {
+        let mut group = c.benchmark_group(kernel);
+        group.throughput(Throughput::Elements(N as u64));
+        group.sampling_mode(SamplingMode::Flat).sample_size(20);
+        group.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+        group.bench_function(BenchmarkId::new("f32", format!("T1/N{N}")), |b| {
+            b.iter(|| {
+                if pack {
+                    let all = snnrs::spikes::pack(black_box(&x), one, &mut bits, threads());
+                    assert_eq!(all.unwrap(), None);
+                } else {
+                    snnrs::spikes::unpack(black_box(&bits), one, &mut out, threads()).unwrap();
+                }
+                black_box((&bits, &out));
+            });
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, bench_forward, bench_backward, bench_rate_forward, bench_spikes);
 criterion_main!(benches);

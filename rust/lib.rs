@@ -15,6 +15,7 @@ pub mod isa;
 pub mod neuron;
 pub mod openmp;
 pub mod parallel;
+pub mod spikes;
 pub mod surrogate;
 
 #[cfg(feature = "python")]

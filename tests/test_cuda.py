@@ -509,3 +509,132 @@ def test_opcheck_on_cuda(plif):
         torch.library.opcheck(torch.ops.snnrs.neuron_rate_forward.default,
                               (x.detach(), v0.detach(), None if w is None else w.detach(),
                                *params))
+
+
+# ---------------------------------------------------------------------------------------------
+# Spike packing (snnrs.ops.pack_spikes): the CUDA kernels `snnrs_<pack|unpack>_u<bits>`, emulated
+# on the host behind the real CUDA backend functions, bit for bit against the pure-PyTorch twins
+# (themselves held to numpy.packbits in tests/test_spikes.py).
+
+SPIKE_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_SPIKE_INTS = {torch.float16: torch.int16, torch.bfloat16: torch.int16,
+               torch.float32: torch.int32, torch.float64: torch.int64}
+_ONE_BITS = {"F16": (16, 0x3C00), "BF16": (16, 0x3F80), "F32": (32, 0x3F80_0000),
+             "F64": (64, 0x3FF0_0000_0000_0000)}
+
+
+class _SpikeArgs(ctypes.Structure):
+    _fields_ = [(f, ctypes.c_uint64) for f in ("src", "dst", "flag", "n", "one")]
+
+
+assert ctypes.sizeof(_SpikeArgs) == 40
+
+
+class EmulatedSpikeCore(EmulatedCore):
+    """``_core.pack_spikes`` / ``unpack_spikes`` in a ``_core.Cuda`` context, over the emulator
+    (grids as rust/cuda/plan.rs `spike_grid`)."""
+
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        super().__init__(lib)
+        self.launched: list[str] = []
+
+    def _spikes(self, op: str, dtype, n: int, args: _SpikeArgs) -> int:
+        bits, one = _ONE_BITS[str(dtype).rsplit(".", 1)[-1]]
+        name = f"snnrs_{op}_u{bits}"
+        assert name in _core.cuda_spike_kernel_names()
+        args.one = one
+        threads = -(-n // 8) if op == "pack" else n
+        grid = -(-threads // _core.CUDA_BLOCK)
+        self.launched.append(name)
+        self.lib.snnrs_emulate(ctypes.cast(self.lib[name], ctypes.c_void_p), 3, grid,
+                               ctypes.byref(args))
+        return grid
+
+    def pack_spikes(self, ctx, *, x, bits, flag):
+        assert isinstance(ctx, _core.Cuda) and bits[1] == -(-x[1] // 8) and flag[1] == 1
+        return self._spikes("pack", x[2], x[1], _SpikeArgs(x[0], bits[0], flag[0], x[1]))
+
+    def unpack_spikes(self, ctx, *, bits, out):
+        assert isinstance(ctx, _core.Cuda) and bits[1] == -(-out[1] // 8)
+        return self._spikes("unpack", out[2], out[1], _SpikeArgs(bits[0], out[0], 0, out[1]))
+
+
+@pytest.fixture(scope="module")
+def spike_emulator(emulator) -> EmulatedSpikeCore:
+    return EmulatedSpikeCore(emulator.lib)
+
+
+def test_the_spike_kernels_compile_with_nvrtc():
+    if cuda.load_nvrtc() is None:
+        pytest.skip("no libnvrtc found")
+    ptx = cuda.compile_kernels(90)["ptx"]
+    names = _core.cuda_spike_kernel_names()
+    assert len(names) == 6 and not set(names) & set(cuda.kernel_names())
+    for name in names:
+        assert f".entry {name}(" in ptx, name
+
+
+def _spike_values(n: int, dtype: torch.dtype, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, generator=g) < 0.4).to(dtype)
+
+
+@settings(max_examples=30, deadline=None)
+@given(dtype=st.sampled_from(SPIKE_DTYPES), n=st.sampled_from([1, 7, 8, 9, 63, 65, 255, 2049,
+                                                              2055, 4100]),
+       seed=st.integers(0, 2**31))
+def test_emulated_spike_kernels_match_the_reference_bit_for_bit(spike_emulator, dtype, n, seed):
+    from snnrs.backends import reference
+
+    x = _spike_values(n, dtype, seed)
+    with pytest.MonkeyPatch.context() as mp:
+        _emulate(mp, spike_emulator)
+        bits = backend.pack_spikes(x)
+        assert bits is not None
+        assert torch.equal(bits, reference.pack_spikes(x))
+        back = backend.unpack_spikes(bits, n, dtype)
+    assert torch.equal(back.view(_SPIKE_INTS[dtype]), x.view(_SPIKE_INTS[dtype]))
+    assert torch.equal(reference.unpack_spikes(bits, n, dtype).view(_SPIKE_INTS[dtype]),
+                       back.view(_SPIKE_INTS[dtype]))
+
+
+@pytest.mark.parametrize("dtype", SPIKE_DTYPES)
+@pytest.mark.parametrize("bad", [-0.0, math.nan, 0.5, 2.0, math.inf, -1.0])
+def test_emulated_pack_flags_any_non_spike(spike_emulator, dtype, bad):
+    for n, at in [(1, 0), (9, 8), (2050, 2049), (3000, 1234)]:
+        x = _spike_values(n, dtype, n)
+        x[at] = bad
+        with pytest.MonkeyPatch.context() as mp:
+            _emulate(mp, spike_emulator)
+            assert backend.pack_spikes(x) is None, (n, at)
+
+
+def test_the_ops_run_the_emulated_cuda_kernels_through_the_device_table(spike_emulator):
+    # ops picks the backend by device type: the CPU entry points at the CUDA backend here.
+    x = _spike_values(1001, torch.bfloat16, 3).view(7, 143).mT
+    with pytest.MonkeyPatch.context() as mp:
+        _emulate(mp, spike_emulator)
+        previous = ops.register_backend("cpu", backend)
+        try:
+            spike_emulator.launched.clear()
+            bits = ops.pack_spikes(x)
+            back = ops.unpack_spikes(bits, x.shape, x.dtype)
+        finally:
+            ops.register_backend("cpu", previous)
+    assert spike_emulator.launched == ["snnrs_pack_u16", "snnrs_unpack_u16"]
+    assert torch.equal(back, x) and back.is_contiguous()
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", SPIKE_DTYPES)
+@pytest.mark.parametrize("n", [1, 9, 4099, (1 << 22) + 3])
+def test_cuda_spike_packing_matches_the_cpu_kernels(dtype, n):
+    x = _spike_values(n, dtype, n)
+    cpu_bits = ops.pack_spikes(x)
+    gpu_bits = ops.pack_spikes(x.cuda())
+    assert gpu_bits is not None and gpu_bits.is_cuda and torch.equal(gpu_bits.cpu(), cpu_bits)
+    back = ops.unpack_spikes(gpu_bits, (n,), dtype)
+    assert back.is_cuda and torch.equal(back.cpu().view(_SPIKE_INTS[dtype]),
+                                        x.view(_SPIKE_INTS[dtype]))
+    x[n // 2] = -0.0
+    assert ops.pack_spikes(x.cuda()) is None

@@ -14,7 +14,7 @@ from snnrs import models
 from snnrs.distill import RateBackprop, rate_forward
 from snnrs.distill.rate import batch_norm_rate
 from snnrs.models import Head, Spiking, StagedNet, Steps
-from snnrs.nn import IF, LIF, PLIF
+from snnrs.nn import IF, LIF, PLIF, memory
 from torch import nn
 
 F64 = torch.float64
@@ -203,18 +203,11 @@ def test_in_eval_mode_batch_norms_use_running_statistics_and_nothing_updates():
 
 
 def saved_activation_bytes(net: nn.Module, fn) -> int:
-    """Bytes of the distinct storages, parameters excluded, autograd saves while ``fn`` runs."""
-    params = {p.untyped_storage().data_ptr() for p in net.parameters()}
-    storages: dict[int, int] = {}
-
-    def pack(t):
-        if t.untyped_storage().data_ptr() not in params:
-            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    """Bytes of the distinct storages, parameters excluded, autograd keeps while ``fn`` runs
+    (at the network's memory level)."""
+    with memory.count_saved() as kept:
         fn()
-    return sum(storages.values())
+    return kept.bytes
 
 
 def test_saved_memory_is_flat_in_T_while_bptts_grows():

@@ -241,4 +241,5 @@ def test_every_setting_is_declared_once_and_everything_else_derives_from_it():
     eval_dests = {a.dest for a in sub["eval"]._actions} - {"help", "checkpoint", "json"}
     assert eval_dests == {n for n, s in settings.items() if s.eval_flag}
     assert TrainConfig.resumable() == {"test_limit", "teacher", "eval_batch_size", "device",
-                                       "out", "resume", "force", "tensorboard", "noise"}
+                                       "out", "resume", "force", "tensorboard", "noise",
+                                       "memory"}

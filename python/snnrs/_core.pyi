@@ -12,7 +12,8 @@ from typing import ClassVar, final, overload
 __all__ = [
     "CHUNK", "CUDA_BLOCK", "Cpu", "Cuda", "DType", "Params", "__version__", "attach_openmp",
     "backward", "cubalif_backward", "cubalif_forward", "cuda_compile", "cuda_kernel_names",
-    "cuda_max_blocks", "forward", "rate_forward", "surrogates", "use_openmp",
+    "cuda_max_blocks", "cuda_spike_kernel_names", "forward", "pack_spikes", "rate_forward",
+    "surrogates", "unpack_spikes", "use_openmp",
 ]
 
 __version__: str
@@ -20,12 +21,14 @@ CHUNK: int
 
 @final
 class DType:
-    """A buffer's element type; compares equal to its index (F16 = 0 ... F64 = 3)."""
+    """A buffer's element type; compares equal to its index (F16 = 0 ... F64 = 3, U8 = 4: packed
+    spikes only)."""
 
     F16: ClassVar[DType]
     BF16: ClassVar[DType]
     F32: ClassVar[DType]
     F64: ClassVar[DType]
+    U8: ClassVar[DType]
     def __int__(self) -> int: ...
 
 _Buf = tuple[int, int, DType]  # private: a name of this file only, not of the module
@@ -78,6 +81,22 @@ def surrogates() -> list[tuple[str, float]]: ...
 def cubalif_forward(ctx: Cpu, params: Params, steps: int, **bufs: _Buf | None) -> None: ...
 def cubalif_backward(ctx: Cpu, params: Params, steps: int, **bufs: _Buf | None) -> None: ...
 
+# Spikes at one bit per element (snnrs.ops.pack_spikes): pack_spikes(x, bits, flag=None) packs
+# x (n floating elements, any of the four) into bits (ceil(n / 8) U8 bytes, element k = bit k % 8
+# of byte k // 8); unpack_spikes(bits, out) is the reverse (padding bits must be 0). On the CPU,
+# pack_spikes returns None when every element was exactly +0.0 or +1.0, else the index of the
+# first that was not (bits then all zero), and unpack_spikes returns None. On CUDA, `flag` (one
+# zeroed U8 byte, required) is set to 1 on a non-spike, both return the blocks launched, and the
+# caller checks unpack's padding bits.
+@overload
+def pack_spikes(ctx: Cpu, **bufs: _Buf | None) -> int | None: ...
+@overload
+def pack_spikes(ctx: Cuda, **bufs: _Buf | None) -> int: ...
+@overload
+def unpack_spikes(ctx: Cpu, **bufs: _Buf | None) -> None: ...
+@overload
+def unpack_spikes(ctx: Cuda, **bufs: _Buf | None) -> int: ...
+
 # Parallel loops on the GNU OpenMP runtime at `path` (torch's libgomp); RuntimeError when it
 # cannot be loaded or lacks GOMP_parallel. use_openmp returns whether OpenMP is now in use.
 def attach_openmp(path: str) -> None: ...
@@ -102,3 +121,4 @@ class Cuda:
 def cuda_max_blocks(n: int) -> int: ...
 def cuda_kernel_names() -> list[str]: ...
 def cuda_compile(arch: int) -> dict[str, str | int]: ...
+def cuda_spike_kernel_names() -> list[str]: ...

@@ -21,6 +21,8 @@ Example:
     >>> spikes, v = lif(x, tau=2.0)                  # spikes [8, 32, 100], v [32, 100]
 """
 
+import math
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
@@ -48,11 +50,13 @@ __all__ = [
     "neuron_backward",
     "neuron_forward",
     "neuron_rate_forward",
+    "pack_spikes",
     "plif",
     "rate",
     "register_backend",
     "set_cache_limit",
     "tau_to_leak",
+    "unpack_spikes",
     "use_torch_threads",
 ]
 
@@ -339,3 +343,106 @@ def plif(
     """
     p = make_params(0.0, decay_input, v_threshold, v_reset, detach_reset, surrogate, alpha)
     return multistep(x_seq, v0, p, w)
+
+
+# ---------------------------------------------------------------------------------------------
+# Spikes at one bit per element, for saved-tensor hooks: a layer whose input is spikes keeps the
+# bits instead of the float tensor. Exact both ways; anything but +0.0 / +1.0 is refused.
+
+_SPIKE_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _spike_backend(device: torch.device):
+    """The backend with spike packing for ``device``, else the pure-PyTorch twins."""
+    backend = _BACKENDS.get(device.type, _reference)
+    if backend is _cuda and not _cuda.built():
+        return _reference
+    if hasattr(backend, "pack_spikes") and hasattr(backend, "unpack_spikes"):
+        return backend
+    return _reference
+
+
+def _spike_dtype(name: str, dtype: object) -> torch.dtype:
+    if dtype not in _SPIKE_DTYPES:
+        raise TypeError(f"{name} must be float16, bfloat16, float32 or float64, got {dtype}")
+    return dtype
+
+
+def pack_spikes(x: Tensor) -> Tensor | None:
+    """Packs a spike tensor at one bit per element, or returns None if it is not one.
+
+    Args:
+        x: float16, bfloat16, float32 or float64, any shape, contiguous or not, on any device.
+    Returns:
+        ``ceil(numel / 8)`` uint8 ``[ceil(numel / 8)]`` on ``x``'s device: element ``k`` of
+        ``x.reshape(-1)`` is bit ``k % 8`` (least significant first) of byte ``k // 8``, and
+        the padding bits of the last byte are 0. None when some element's bit pattern is not
+        exactly +0.0's or +1.0's (-0.0, NaN, 0.5, 2.0, inf...): nothing is packed then. An
+        empty ``x`` gives an empty tensor. On CUDA, one synchronisation (the verdict is read
+        back). TypeError for anything but a tensor of those dtypes.
+
+    Example:
+        >>> pack_spikes(torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0])).tolist()
+        [13, 1]
+        >>> pack_spikes(torch.tensor([1.0, 0.5])) is None
+        True
+    """
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a tensor, got {type(x).__name__}")
+    _spike_dtype("x", x.dtype)
+    if x.layout != torch.strided:
+        raise TypeError(f"x must be a dense (strided) tensor, got layout {x.layout}")
+    x = x.detach()
+    if x.numel() == 0:
+        return torch.empty(0, dtype=torch.uint8, device=x.device)
+    return _spike_backend(x.device).pack_spikes(x.contiguous())
+
+
+def _spike_shape(shape: Sequence[int]) -> tuple[int, ...]:
+    if isinstance(shape, (int, Tensor)) or not isinstance(shape, Sequence):
+        raise TypeError(f"shape must be a sequence of ints, got {type(shape).__name__}")
+    if not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
+        raise TypeError(f"shape must be a sequence of ints, got {tuple(shape)!r}")
+    if any(d < 0 for d in shape):
+        raise ValueError(f"shape must have no negative dimension, got {tuple(shape)}")
+    return tuple(shape)
+
+
+def unpack_spikes(bits: Tensor, shape: Sequence[int], dtype: torch.dtype) -> Tensor:
+    """The spike tensor that :func:`pack_spikes` packed into ``bits``, exactly.
+
+    Args:
+        bits: uint8 ``[ceil(prod(shape) / 8)]``, padding bits 0. shape: the tensor's shape.
+        dtype: float16, bfloat16, float32 or float64.
+    Returns:
+        a contiguous tensor ``shape`` of ``dtype`` on ``bits``' device: set bit -> 1.0, clear
+        bit -> 0.0. TypeError when ``bits`` is not a uint8 tensor, ``shape`` not ints or
+        ``dtype`` not one of those; ValueError when ``bits`` is not 1-D, has the wrong number
+        of bytes, or a padding bit set (on CUDA, checking it reads back one byte).
+
+    Example:
+        >>> unpack_spikes(torch.tensor([13, 1], dtype=torch.uint8), (3, 3), torch.float32)
+        tensor([[1., 0., 1.],
+                [1., 0., 0.],
+                [0., 0., 1.]])
+    """
+    if not isinstance(bits, Tensor):
+        raise TypeError(f"bits must be a tensor, got {type(bits).__name__}")
+    if bits.dtype != torch.uint8:
+        raise TypeError(f"bits must be uint8 (packed spikes), got {bits.dtype}")
+    shape = _spike_shape(shape)
+    dtype = _spike_dtype("dtype", dtype)
+    if bits.dim() != 1:
+        raise ValueError(f"bits must be 1-D, got shape {tuple(bits.shape)}")
+    n = math.prod(shape)
+    need = (n + 7) // 8
+    if bits.numel() != need:
+        raise ValueError(f"bits has {bits.numel()} bytes, but shape {shape} ({n} elements) "
+                         f"needs {need}")
+    bits = bits.detach()
+    if n % 8 and int(bits[-1]) >> (n % 8):
+        raise ValueError(f"bits has padding bits set: its last byte is {int(bits[-1]):#04x}, "
+                         f"but only its low {n % 8} bit(s) hold elements")
+    if n == 0:
+        return torch.empty(shape, dtype=dtype, device=bits.device)
+    return _spike_backend(bits.device).unpack_spikes(bits.contiguous(), n, dtype).view(shape)

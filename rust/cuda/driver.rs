@@ -8,7 +8,7 @@
 //! capture.
 
 use super::nvrtc;
-use super::plan::{all_kernels, choose_target, Kernel, BLOCK};
+use super::plan::{all_kernels, all_spike_kernels, choose_target, Kernel, SpikeKernel, BLOCK};
 use crate::error::{Error, Result};
 use cudarc::driver::result::{self as cu, DriverError};
 use cudarc::driver::sys;
@@ -39,10 +39,11 @@ pub fn init() -> Result<()> {
 }
 
 /// The kernels of one device: its primary context and every entry point of the loaded module,
-/// indexed by [`Kernel::index`].
+/// indexed by [`Kernel::index`], then the spike kernels by [`SpikeKernel::index`].
 pub struct Device {
     ctx: sys::CUcontext,
     functions: Vec<sys::CUfunction>,
+    spike_functions: Vec<sys::CUfunction>,
     pub sm_count: u32,
 }
 
@@ -143,16 +144,16 @@ fn load(ordinal: i32, stream: u64) -> Result<Device> {
     // SAFETY: a complete cubin or NUL-terminated PTX image; the context is current.
     let module = unsafe { cu::module::load_data(compiled.image.as_ptr().cast::<c_void>()) }
         .map_err(|e| driver_error("cuModuleLoadData", e))?;
-    let mut functions = Vec::new();
-    for kernel in all_kernels() {
-        let name = kernel.name();
+    let function = |name: String| {
         let cname = CString::new(name.as_str()).map_err(|_| Error::Runtime(name.clone()))?;
         // SAFETY: `module` was just loaded and is never unloaded.
-        let f = unsafe { cu::module::get_function(module, cname) }
-            .map_err(|e| driver_error(&format!("cuModuleGetFunction({name})"), e))?;
-        functions.push(f);
-    }
-    Ok(Device { ctx, functions, sm_count })
+        unsafe { cu::module::get_function(module, cname) }
+            .map_err(|e| driver_error(&format!("cuModuleGetFunction({name})"), e))
+    };
+    let functions = all_kernels().into_iter().map(|k| function(k.name())).collect::<Result<_>>()?;
+    let spike_functions =
+        all_spike_kernels().into_iter().map(|k| function(k.name())).collect::<Result<_>>()?;
+    Ok(Device { ctx, functions, spike_functions, sm_count })
 }
 
 impl Device {
@@ -172,9 +173,40 @@ impl Device {
             .functions
             .get(kernel.index())
             .ok_or_else(|| Error::Runtime(format!("no CUDA kernel {kernel:?}")))?;
+        self.launch_function(f, &kernel.name(), grid, stream, args)
+    }
+
+    /// Launches the spike kernel `kernel`, as [`Device::launch`].
+    ///
+    /// # Safety
+    /// As [`Device::launch`].
+    pub unsafe fn launch_spikes<A>(
+        &self,
+        kernel: SpikeKernel,
+        grid: u32,
+        stream: u64,
+        args: &mut A,
+    ) -> Result<()> {
+        let f = *self
+            .spike_functions
+            .get(kernel.index())
+            .ok_or_else(|| Error::Runtime(format!("no CUDA kernel {kernel:?}")))?;
+        self.launch_function(f, &kernel.name(), grid, stream, args)
+    }
+
+    /// # Safety
+    /// As [`Device::launch`], for the function `f` of this device.
+    unsafe fn launch_function<A>(
+        &self,
+        f: sys::CUfunction,
+        name: &str,
+        grid: u32,
+        stream: u64,
+        args: &mut A,
+    ) -> Result<()> {
         let _current = CurrentContext::enter(self.ctx)?;
         let mut params = [(args as *mut A).cast::<c_void>()];
         cu::launch_kernel(f, (grid, 1, 1), (BLOCK, 1, 1), 0, stream as sys::CUstream, &mut params)
-            .map_err(|e| driver_error(&format!("cuLaunchKernel({})", kernel.name()), e))
+            .map_err(|e| driver_error(&format!("cuLaunchKernel({name})"), e))
     }
 }

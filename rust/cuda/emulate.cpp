@@ -56,7 +56,8 @@ inline double __shfl_down_sync(unsigned, double v, int off) {
 #include "neuron.cu"
 
 // Runs `kernel` (an entry point of neuron.cu, found by name with dlsym / ctypes) over `grid`
-// blocks; `op` says which argument struct `args` points to: 0 forward, 1 backward, 2 rate.
+// blocks; `op` says which argument struct `args` points to: 0 forward, 1 backward, 2 rate,
+// 3 spikes (the pack and unpack kernels).
 extern "C" void snnrs_emulate(const void* kernel, int op, unsigned grid, const void* args) {
     for (unsigned b = 0; b < grid; ++b) {
         std::barrier<> bar(SNNRS_BLOCK);
@@ -72,6 +73,7 @@ extern "C" void snnrs_emulate(const void* kernel, int op, unsigned grid, const v
                 if (op == 0) ((void (*)(ForwardArgs))kernel)(*(const ForwardArgs*)args);
                 if (op == 1) ((void (*)(BackwardArgs))kernel)(*(const BackwardArgs*)args);
                 if (op == 2) ((void (*)(RateArgs))kernel)(*(const RateArgs*)args);
+                if (op == 3) ((void (*)(SpikeArgs))kernel)(*(const SpikeArgs*)args);
             });
         }
         for (auto& th : threads) th.join();

@@ -1,4 +1,5 @@
-//! The three CUDA ops: check the buffers, plan (vector or scalar kernel, grid), launch.
+//! The three CUDA ops, and the spike packing: check the buffers, plan (vector or scalar kernel,
+//! grid), launch.
 //!
 //! Buffers are device addresses of tensors torch allocated, contiguous, in the storage type
 //! (`h_seq` always float32, PLIF's leak a float32 on the device); [`crate::boundary`] checks each
@@ -7,13 +8,14 @@
 
 use super::driver;
 use super::plan::{
-    choose_path, grid, kernel_dtype_row, max_grid, vector_aligned, BackwardArgs, Consts,
-    ForwardArgs, Kernel, Op, RateArgs,
+    choose_path, grid, kernel_dtype_row, max_grid, spike_grid, vector_aligned, BackwardArgs,
+    Consts, ForwardArgs, Kernel, Op, RateArgs, SpikeArgs, SpikeKernel, SpikeOp,
 };
 use crate::boundary::{BackwardBufs, Extent, ForwardBufs, RateBufs, RawBuf, Types};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::neuron::{GradParams, NeuronParams};
+use crate::spikes::{one_bits, PackBufs, UnpackBufs};
 use crate::surrogate::{Surrogate, SurrogateKind};
 
 /// Where to launch: torch's device index and its current stream there (`cuda_stream`).
@@ -157,6 +159,47 @@ pub fn rate_forward(
     // SAFETY: as in `forward`.
     unsafe { dev.launch(kernel, blocks, stream.handle, &mut args)? };
     Ok(Launched { kernel, blocks })
+}
+
+/// Packs the spikes `x` into `bits` ([`crate::spikes`]'s layout), and sets the zeroed `flag`
+/// to 1 when an element is not a spike (then `bits` is meaningless). Returns the blocks
+/// launched (0 for an empty `x`).
+pub fn pack_spikes(b: &PackBufs, stream: Stream) -> Result<u32> {
+    let (dtype, n) = b.check(true)?;
+    let args = SpikeArgs {
+        src: b.x.addr,
+        dst: b.bits.addr,
+        flag: addr(b.flag),
+        n: n as u64,
+        one: one_bits(dtype)?,
+    };
+    launch_spikes(SpikeOp::Pack, dtype, args, stream)
+}
+
+/// Unpacks `bits` into `out`; the caller has checked the padding bits (which would need a read
+/// back here). Returns the blocks launched (0 for an empty `out`).
+pub fn unpack_spikes(b: &UnpackBufs, stream: Stream) -> Result<u32> {
+    let (dtype, n) = b.check()?;
+    let args = SpikeArgs {
+        src: b.bits.addr,
+        dst: b.out.addr,
+        flag: 0,
+        n: n as u64,
+        one: one_bits(dtype)?,
+    };
+    launch_spikes(SpikeOp::Unpack, dtype, args, stream)
+}
+
+fn launch_spikes(op: SpikeOp, dtype: DType, mut args: SpikeArgs, stream: Stream) -> Result<u32> {
+    let kernel = SpikeKernel::new(op, dtype)?;
+    let blocks = spike_grid(op, args.n)?;
+    if blocks == 0 {
+        return Ok(0);
+    }
+    let dev = driver::device(stream.device, stream.handle)?;
+    // SAFETY: the buffers were checked against `n` elements and `ceil(n / 8)` bytes.
+    unsafe { dev.launch_spikes(kernel, blocks, stream.handle, &mut args)? };
+    Ok(blocks)
 }
 
 #[cfg(test)]

@@ -20,4 +20,4 @@ mod launch;
 pub mod nvrtc;
 
 #[cfg(feature = "cuda")]
-pub use launch::{backward, forward, rate_forward, Launched, Stream};
+pub use launch::{backward, forward, pack_spikes, rate_forward, unpack_spikes, Launched, Stream};

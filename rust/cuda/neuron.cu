@@ -437,3 +437,60 @@ __device__ __forceinline__ void rate_kernel(const RateArgs& a) {
 SNNRS_DTYPE(f32, float)
 SNNRS_DTYPE(f16, f16)
 SNNRS_DTYPE(bf16, bf16)
+
+// ---------------------------------------------------------------------------------------------
+// Spikes at one bit per element (rust/spikes.rs, the CPU twin): element k is bit k % 8 of byte
+// k / 8, least significant first, padding bits 0. The kernels move bit patterns only, one per
+// element width (u16: float16 and bfloat16, u32: float32, u64: float64); `one` is the pattern of
+// +1.0 in the storage type. The pack sets `*flag = 1` when any element is neither +0.0's nor
+// +1.0's pattern (the caller zeroes the flag first and discards the bits then); every writer
+// stores the same value, so no atomic is needed.
+
+struct SpikeArgs {
+    const void* src;      // pack: n elements; unpack: ceil(n / 8) bytes
+    void* dst;            // pack: ceil(n / 8) bytes; unpack: n elements
+    unsigned char* flag;  // pack only
+    u64 n;
+    u64 one;
+};
+static_assert(sizeof(SpikeArgs) == 40, "SpikeArgs layout must match rust/cuda/plan.rs");
+
+// One thread per output byte: its 8 elements (fewer in the last byte).
+template <typename U>
+__device__ __forceinline__ void pack_kernel(const SpikeArgs& a) {
+    const u64 byte = (u64)blockIdx.x * SNNRS_BLOCK + threadIdx.x;
+    const u64 first = byte * 8;
+    if (first >= a.n) return;
+    const U* __restrict__ x = static_cast<const U*>(a.src) + first;
+    const U one = (U)a.one;
+    const u64 count = a.n - first < 8 ? a.n - first : 8;
+    unsigned bits = 0;
+    bool bad = false;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+        if ((u64)i < count) {
+            const U v = x[i];
+            bits |= (unsigned)(v == one) << i;
+            bad |= v != one && v != (U)0;
+        }
+    }
+    static_cast<unsigned char*>(a.dst)[byte] = (unsigned char)bits;
+    if (bad) *a.flag = 1;
+}
+
+// One thread per output element (coalesced stores; eight threads read each byte).
+template <typename U>
+__device__ __forceinline__ void unpack_kernel(const SpikeArgs& a) {
+    const u64 k = (u64)blockIdx.x * SNNRS_BLOCK + threadIdx.x;
+    if (k >= a.n) return;
+    const unsigned byte = static_cast<const unsigned char*>(a.src)[k >> 3];
+    static_cast<U*>(a.dst)[k] = ((byte >> (k & 7)) & 1u) ? (U)a.one : (U)0;
+}
+
+#define SNNRS_SPIKES(BITS, U)                                                         \
+    SNNRS_ENTRY(snnrs_pack_u##BITS, SpikeArgs) { pack_kernel<U>(a); }                 \
+    SNNRS_ENTRY(snnrs_unpack_u##BITS, SpikeArgs) { unpack_kernel<U>(a); }
+
+SNNRS_SPIKES(16, u16)
+SNNRS_SPIKES(32, unsigned)
+SNNRS_SPIKES(64, u64)

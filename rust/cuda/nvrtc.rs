@@ -139,7 +139,7 @@ fn c_text(chars: &[c_char]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cuda::plan::{all_kernel_names, missing_entries};
+    use crate::cuda::plan::{all_kernel_names, missing_entries, spike_kernel_names};
 
     /// Runs where a libnvrtc is loadable (e.g. `LD_LIBRARY_PATH=<venv>/nvidia/cu13/lib`).
     #[test]
@@ -149,7 +149,8 @@ mod tests {
             return;
         }
         let ptx = compile(Target::Ptx(90)).unwrap();
-        let missing = missing_entries(ptx.ptx().unwrap(), &all_kernel_names());
+        let names = [all_kernel_names(), spike_kernel_names()].concat();
+        let missing = missing_entries(ptx.ptx().unwrap(), &names);
         assert!(missing.is_empty(), "entry points missing from the PTX: {missing:?}");
         assert!(!compile(Target::Cubin(90)).unwrap().image.is_empty());
         assert!(supported_archs().unwrap().contains(&90));

@@ -149,6 +149,78 @@ pub fn missing_entries(ptx: &str, names: &[String]) -> Vec<String> {
     names.iter().filter(|n| !defined.contains(n.as_str())).cloned().collect()
 }
 
+/// What a spike kernel does ([`crate::spikes`]'s layout): pack floating spikes into bits (and
+/// flag any element that is not one), or unpack bits into floating spikes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpikeOp {
+    Pack,
+    Unpack,
+}
+
+/// Bytes per element of the spike kernels: they move bit patterns, so one kernel per width
+/// serves every storage type of that width (float64 included; `one` says which pattern is 1.0).
+pub const SPIKE_WIDTHS: [u64; 3] = [2, 4, 8];
+
+/// One spike entry point of `neuron.cu`, `snnrs_<pack|unpack>_u<bits>`. These are not in
+/// [`all_kernels`] (the neuron kernels the self-test runs); a device's function table holds
+/// them after those, in [`all_spike_kernels`] order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpikeKernel {
+    pub op: SpikeOp,
+    width_row: usize,
+}
+
+impl SpikeKernel {
+    /// The kernel of `op` for elements of `dtype` (floating).
+    pub fn new(op: SpikeOp, dtype: DType) -> Result<Self> {
+        let width_row = SPIKE_WIDTHS
+            .iter()
+            .position(|&w| w == dtype.size() && dtype.is_float())
+            .ok_or_else(|| Error::Dtype(format!("spikes are floating, got {}", dtype.name())))?;
+        Ok(SpikeKernel { op, width_row })
+    }
+
+    /// `snnrs_pack_u32` and its siblings.
+    pub fn name(self) -> String {
+        let op = match self.op {
+            SpikeOp::Pack => "pack",
+            SpikeOp::Unpack => "unpack",
+        };
+        format!("snnrs_{op}_u{}", SPIKE_WIDTHS[self.width_row] * 8)
+    }
+
+    /// Its position in [`all_spike_kernels`].
+    pub fn index(self) -> usize {
+        self.op as usize * SPIKE_WIDTHS.len() + self.width_row
+    }
+}
+
+/// Every spike entry point, each once, in [`SpikeKernel::index`] order.
+pub fn all_spike_kernels() -> Vec<SpikeKernel> {
+    [SpikeOp::Pack, SpikeOp::Unpack]
+        .into_iter()
+        .flat_map(|op| (0..SPIKE_WIDTHS.len()).map(move |width_row| SpikeKernel { op, width_row }))
+        .collect()
+}
+
+/// The names of [`all_spike_kernels`], in the same order.
+pub fn spike_kernel_names() -> Vec<String> {
+    all_spike_kernels().into_iter().map(SpikeKernel::name).collect()
+}
+
+/// Blocks of a spike launch over `n` elements: one thread per output byte (pack) or per element
+/// (unpack).
+pub fn spike_grid(op: SpikeOp, n: u64) -> Result<u32> {
+    let threads = match op {
+        SpikeOp::Pack => n.div_ceil(8),
+        SpikeOp::Unpack => n,
+    };
+    u32::try_from(threads.div_ceil(u64::from(BLOCK)))
+        .ok()
+        .filter(|&g| g <= i32::MAX as u32)
+        .ok_or_else(|| Error::Shape(format!("{n} spikes exceed one CUDA launch")))
+}
+
 /// The vector kernels are correct only when every row of every buffer starts 16-byte aligned:
 /// each base pointer (0 = absent, ignored) aligned and `n` a multiple of the vector width.
 pub fn vector_aligned(ptrs: &[u64], n: u64, dtype: DType) -> bool {
@@ -318,11 +390,24 @@ pub struct RateArgs {
     pub c: Consts,
 }
 
+/// `neuron.cu`'s `SpikeArgs`: `src` elements (pack) or bytes (unpack) into `dst`; `flag`, one
+/// byte the pack sets to 1 when an element is not a spike; `one`, the pattern of 1.0.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct SpikeArgs {
+    pub src: u64,
+    pub dst: u64,
+    pub flag: u64,
+    pub n: u64,
+    pub one: u64,
+}
+
 // The sizes neuron.cu's static_asserts pin.
 const _: () = assert!(std::mem::size_of::<Consts>() == 40);
 const _: () = assert!(std::mem::size_of::<ForwardArgs>() == 104);
 const _: () = assert!(std::mem::size_of::<BackwardArgs>() == 120);
 const _: () = assert!(std::mem::size_of::<RateArgs>() == 112);
+const _: () = assert!(std::mem::size_of::<SpikeArgs>() == 40);
 
 #[cfg(test)]
 #[path = "plan_tests.rs"]

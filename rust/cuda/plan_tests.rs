@@ -133,3 +133,35 @@ fn missing_entries_reads_ptx_entry_lines() {
         .map(String::from);
     assert_eq!(missing_entries(ptx, &names), vec!["snnrs_rate_f16_atan_vec".to_string()]);
 }
+
+#[test]
+fn spike_kernels_have_their_own_slots_and_cover_every_width() {
+    let names = spike_kernel_names();
+    assert_eq!(
+        names,
+        [
+            "snnrs_pack_u16",
+            "snnrs_pack_u32",
+            "snnrs_pack_u64",
+            "snnrs_unpack_u16",
+            "snnrs_unpack_u32",
+            "snnrs_unpack_u64"
+        ]
+    );
+    for (i, k) in all_spike_kernels().iter().enumerate() {
+        assert_eq!(k.index(), i);
+    }
+    for width in SPIKE_WIDTHS {
+        assert!(SOURCE.contains(&format!("SNNRS_SPIKES({}, ", width * 8)), "{width}");
+    }
+    assert!(SOURCE.contains("snnrs_pack_u##BITS") && SOURCE.contains("snnrs_unpack_u##BITS"));
+    let k = |op, d| SpikeKernel::new(op, d).unwrap().name();
+    assert_eq!(k(SpikeOp::Pack, DType::BF16), "snnrs_pack_u16");
+    assert_eq!(k(SpikeOp::Unpack, DType::F64), "snnrs_unpack_u64");
+    assert!(matches!(SpikeKernel::new(SpikeOp::Pack, DType::U8), Err(Error::Dtype(_))));
+    assert!(all_kernel_names().iter().all(|n| !names.contains(n)));
+    assert_eq!(spike_grid(SpikeOp::Pack, 0).unwrap(), 0);
+    assert_eq!(spike_grid(SpikeOp::Pack, 8 * u64::from(BLOCK) + 1).unwrap(), 2);
+    assert_eq!(spike_grid(SpikeOp::Unpack, u64::from(BLOCK) + 1).unwrap(), 2);
+    assert!(spike_grid(SpikeOp::Unpack, u64::MAX).is_err());
+}

@@ -350,6 +350,7 @@ op_function!(
 );
 
 mod cuba;
+mod spikes;
 
 /// Runs `f` without the GIL, turning a panic into a RuntimeError.
 fn compute<R: Send>(py: Python<'_>, f: impl FnOnce() -> Result<R> + Send) -> PyResult<R> {
@@ -388,6 +389,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(backward, m)?)?;
     m.add_function(wrap_pyfunction!(rate_forward, m)?)?;
     cuba::register(m)?;
+    spikes::register(m)?;
     m.add_function(wrap_pyfunction!(surrogates, m)?)?;
     m.add_function(wrap_pyfunction!(attach_openmp, m)?)?;
     m.add_function(wrap_pyfunction!(use_openmp, m)?)?;

@@ -7,6 +7,14 @@ Each backend is a module with the same three functions and a dtype set:
 * ``backward(grad_spikes, grad_v, h_seq, v0, w, p) -> (dL/dx, dL/dv0, dL/dleak [])``;
 * ``rate_forward(x, v0, w, p) -> (spikes [T, N...], v_T, rate, eligibility)``.
 
+Optionally, spike packing (:func:`snnrs.ops.pack_spikes`); without it the pure-PyTorch twins
+run:
+
+* ``pack_spikes(x) -> bits [ceil(n / 8)] uint8 | None`` (None: an element is not +0.0 / +1.0);
+* ``unpack_spikes(bits, n, dtype) -> [n]``, from bits already checked (length, padding bits).
+
+``x`` is contiguous, non-empty, float16 / bfloat16 / float32 / float64, whatever ``DTYPES`` says.
+
 ``p`` is a validated :class:`snnrs.ops.NeuronParams`; ``w`` is PLIF's 0-dim parameter (its leak
 is ``sigmoid(w)``) or None. :mod:`snnrs.ops` has checked every argument against the contract
 (:mod:`snnrs._contract`) and hands a backend contiguous, non-empty tensors of one of its

@@ -30,6 +30,13 @@ def buf(t: Tensor) -> Buf:
         raise TypeError(f"the snnrs kernels take floating-point tensors, got {t.dtype}") from None
 
 
+def bits_buf(t: Tensor) -> Buf:
+    """``(data_ptr, numel, DType.U8)`` of a contiguous uint8 tensor (packed spikes)."""
+    if t.dtype != torch.uint8:
+        raise TypeError(f"packed spikes are uint8, got {t.dtype}")
+    return t.data_ptr(), t.numel(), _core.DType.U8
+
+
 def maybe_buf(t: Tensor | None) -> Buf | None:
     return None if t is None else buf(t)
 

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from .. import _buffers, _core, _threads
 from .._contract import NeuronParams
-from ._native import buf, maybe_buf, record
+from ._native import bits_buf, buf, maybe_buf, record
 
 DTYPES = frozenset({torch.float32, torch.float64})
 
@@ -73,3 +73,21 @@ def rate_forward(x: Tensor, v0: Tensor, w: Tensor | None, p: NeuronParams
                        spikes=buf(spikes), v=buf(v), rate=buf(rate), eligibility=buf(elig),
                        leak=maybe_buf(leak))
     return spikes, v, rate, elig
+
+
+def pack_spikes(x: Tensor) -> Tensor | None:
+    """``x`` (contiguous, any floating dtype) as ``ceil(n / 8)`` uint8; None when an element is
+    not exactly +0.0 or +1.0 (the kernel then leaves the bits zero; they are dropped)."""
+    _threads.choose_on_first_use()
+    bits = torch.empty((x.numel() + 7) // 8, dtype=torch.uint8)
+    first = _core.pack_spikes(_context(), x=buf(x), bits=bits_buf(bits))
+    return bits if first is None else None
+
+
+def unpack_spikes(bits: Tensor, n: int, dtype: torch.dtype) -> Tensor:
+    """The ``n`` spikes ``[n]`` of ``dtype`` that ``bits`` packs (a large output comes from the
+    recycling pool, as the ops' do)."""
+    _threads.choose_on_first_use()
+    out = _buffers.empty(torch.Size([n]), dtype)
+    _core.unpack_spikes(_context(), bits=bits_buf(bits), out=buf(out))
+    return out

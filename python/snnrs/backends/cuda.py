@@ -1,11 +1,13 @@
 """The CUDA backend: kernels compiled by NVRTC on first use per device, launched on the
 tensors' device and torch's current stream there, writing into outputs torch allocated.
 
-No host synchronisation, so every call is legal inside CUDA graph capture (once the device's
-kernels are loaded). Tensors are float32, float16 or bfloat16 and the kernels read and write
-them in that dtype, computing in float32; ``h_seq`` is always float32. PLIF's leak
-``sigmoid(w)`` is computed on the device and read there. ``launched``, when given, receives the
-name of each kernel launched (for the self-test, :mod:`snnrs.cuda`).
+No host synchronisation in the neuron ops, so every call is legal inside CUDA graph capture
+(once the device's kernels are loaded); spike packing reads one flag back per pack
+(``pack_spikes``), so it is not. Tensors are float32, float16 or bfloat16 (spike packing: also
+float64) and the kernels read and write them in that dtype, computing in float32; ``h_seq`` is
+always float32. PLIF's leak ``sigmoid(w)`` is computed on the device and read there.
+``launched``, when given, receives the name of each kernel launched (for the self-test,
+:mod:`snnrs.cuda`).
 
 NVRTC is loaded at run time: torch's CUDA wheels ship it
 (``site-packages/nvidia/cu13/lib/libnvrtc.so.13``), and :func:`load_nvrtc` finds and preloads it
@@ -27,7 +29,7 @@ from torch import Tensor
 
 from .. import _core
 from .._contract import NeuronParams
-from ._native import buf, maybe_buf, record
+from ._native import bits_buf, buf, maybe_buf, record
 
 DTYPES = frozenset({torch.float32, torch.float16, torch.bfloat16})
 
@@ -162,3 +164,22 @@ def rate_forward(x: Tensor, v0: Tensor, w: Tensor | None, p: NeuronParams,
         ctx, record(p), x.shape[0], x=buf(x), v0=buf(v0), spikes=buf(spikes), v=buf(v),
         rate=buf(rate), eligibility=buf(elig), leak=maybe_buf(leak)))
     return spikes, v, rate, elig
+
+
+def pack_spikes(x: Tensor) -> Tensor | None:
+    """``x`` (contiguous, float16 / bfloat16 / float32 / float64) as ``ceil(n / 8)`` uint8 on its
+    device; None when an element is not exactly +0.0 or +1.0. Synchronises once: the kernel's
+    flag is read back."""
+    ctx = _context(x)
+    bits = torch.empty((x.numel() + 7) // 8, dtype=torch.uint8, device=x.device)
+    flag = torch.zeros(1, dtype=torch.uint8, device=x.device)
+    _core.pack_spikes(ctx, x=buf(x), bits=bits_buf(bits), flag=bits_buf(flag))
+    return None if int(flag.item()) else bits
+
+
+def unpack_spikes(bits: Tensor, n: int, dtype: torch.dtype) -> Tensor:
+    """The ``n`` spikes ``[n]`` of ``dtype`` that ``bits`` packs (no synchronisation)."""
+    ctx = _context(bits)
+    out = torch.empty(n, dtype=dtype, device=bits.device)
+    _core.unpack_spikes(ctx, bits=bits_buf(bits), out=buf(out))
+    return out

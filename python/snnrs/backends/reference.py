@@ -1,9 +1,10 @@
 """The pure-PyTorch backend: op-for-op twins of the Rust and CUDA kernels.
 
 The forward saves ``H``, the backward runs BPTT from ``H`` alone, the rate mode accumulates the
-rate and eligibility, each step written with :mod:`snnrs.reference`'s equations. Runs on any
-device; :mod:`snnrs.ops` uses it where no native kernel exists (float64 on CUDA, other devices)
-and tests hold the native backends to it. Half inputs arrive in float32.
+rate and eligibility, each step written with :mod:`snnrs.reference`'s equations; spike packing
+compares bit patterns (``pack_spikes``, ``unpack_spikes``: the oracle of the Rust and CUDA
+ones). Runs on any device; :mod:`snnrs.ops` uses it where no native kernel exists (float64 on
+CUDA, other devices) and tests hold the native backends to it. Half inputs arrive in float32.
 
 Example:
     >>> from snnrs.ops import make_params
@@ -109,3 +110,31 @@ def rate_forward(x: Tensor, v0: Tensor, w: Tensor | None, p: NeuronParams
         v = reset(h, s, p.v_threshold, p.v_reset)
     steps = x.shape[0]
     return spikes, v.clone(), rate / steps, elig / steps
+
+
+# ---------------------------------------------------------------------------------------------
+# Spikes at one bit per element (rust/spikes.rs's layout: element k is bit k % 8 of byte k // 8).
+
+_BITS = {torch.float16: torch.int16, torch.bfloat16: torch.int16, torch.float32: torch.int32,
+         torch.float64: torch.int64}
+
+
+@torch.no_grad()
+def pack_spikes(x: Tensor) -> Tensor | None:
+    """``x`` (contiguous, non-empty, floating) as ``ceil(n / 8)`` uint8, least significant bit
+    first; None when an element's bit pattern is neither +0.0's nor +1.0's."""
+    patterns = x.reshape(-1).view(_BITS[x.dtype])
+    one = torch.ones(1, dtype=x.dtype, device=x.device).view(_BITS[x.dtype])
+    is_one = patterns == one
+    if not bool((is_one | (patterns == 0)).all()):
+        return None
+    padded = torch.nn.functional.pad(is_one.to(torch.int32), (0, -patterns.numel() % 8))
+    weights = 1 << torch.arange(8, dtype=torch.int32, device=x.device)
+    return (padded.view(-1, 8) * weights).sum(1).to(torch.uint8)
+
+
+@torch.no_grad()
+def unpack_spikes(bits: Tensor, n: int, dtype: torch.dtype) -> Tensor:
+    """The ``n`` spikes ``[n]`` of ``dtype`` that ``bits`` packs."""
+    shifts = torch.arange(8, dtype=torch.uint8, device=bits.device)
+    return ((bits.unsqueeze(1) >> shifts) & 1).reshape(-1)[:n].to(dtype)

@@ -250,15 +250,18 @@ class JointNet(StagedNet):
         return set_mode(self, mode)
 
     def forward_branches(self, x: Tensor) -> JointOutput:
-        h, logits, feats = self.encode(x), [], []
-        for stage, branch in zip(self.stages, [*self.branches, None], strict=True):
-            h = stage(h)
-            if branch is not None:
-                z, f = branch(h)
+        logits, feats = [], []
+
+        def branch(i: int, h: Tensor) -> None:
+            if i < len(self.branches):
+                z, f = self.branches[i](h)
                 logits.append(z)
                 feats.append(f)
-        f = self.head.features(h)
-        logits.insert(0, self.head.fc(f))
+
+        with self.saving():
+            h = self.run_stages(x, branch)
+            f = self.head.features(h)
+            logits.insert(0, self.head.fc(f))
         feats.insert(0, f)
         return JointOutput([self.aggregate(self.to_time(t)) for t in logits],
                            [self.aggregate(self.to_time(t)) for t in feats])

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
+from ..nn import BaseNode, memory
 from .layers import Layers, StepBatchNorm2d, Steps, unflatten_time
 
 READOUTS = ("mean", "sum")
@@ -70,6 +73,8 @@ class StagedNet(nn.Module):
     image and its output is repeated over ``T`` steps (direct encoding), then ``stem_act`` fires.
     The ``stages`` and ``head`` run on the flat ``[T * B, ...]`` tensor (``[B, ...]`` in an
     ANN), and the readout aggregates the per-step logits over time (``"mean"`` or ``"sum"``).
+    :attr:`memory` says what a training forward of the SNN keeps for backward
+    (:mod:`snnrs.nn.memory`).
 
     Shape:
         input ``(B, C, H, W)`` -> logits ``(B, classes)``.
@@ -103,6 +108,42 @@ class StagedNet(nn.Module):
         self.time_first = False
         """Whether event frames come time first, ``[T, B, C, H, W]`` (SpikingJelly's
         multi-step layout), rather than ``[B, T, C, H, W]`` (the data pipeline's)."""
+        self.memory = memory.DEFAULT
+
+    @property
+    def memory(self) -> str:
+        """The memory level of its SNN forward with grad: ``"full"``, ``"packed"`` or
+        ``"min"`` (:mod:`snnrs.nn.memory`); gradients are the same at every level."""
+        return self._memory
+
+    @memory.setter
+    def memory(self, level: str) -> None:
+        self._memory = memory.check_level(level)
+
+    def saving(self) -> contextlib.AbstractContextManager[None]:
+        """The memory level a forward runs at now: :attr:`memory` when the SNN form runs with
+        grad in eager mode, else ``"full"`` (nothing is kept, an ANN keeps no spikes, and under
+        ``torch.compile`` the compiler plans what is saved)."""
+        level = self._memory if self.spiking and torch.is_grad_enabled() else "full"
+        return memory.saving(level)
+
+    def run_stages(self, x: Tensor, on_stage: Callable[[int, Tensor], None] | None = None
+                   ) -> Tensor:
+        """The encoded input through every stage: the last stage's flat output. ``on_stage(i,
+        h)`` sees each stage's output. Inside :meth:`saving` at ``"min"``, the stem and each
+        block are recomputed in backward from their (packed) input."""
+        recomputing = memory.active_level() == "min"
+        h = (memory.recompute(self.encode, x, [self.stem, self.stem_act]) if recomputing
+             else self.encode(x))
+        for i, stage in enumerate(self.stages):
+            if recomputing:
+                for run, owners in stage_units(stage):
+                    h = memory.recompute(run, h, owners)
+            else:
+                h = stage(h)
+            if on_stage is not None:
+                on_stage(i, h)
+        return h
 
     def nir_metadata(self) -> dict[str, object]:
         """What a NIR graph of it records beyond its nodes: ``T`` and the readout."""
@@ -187,21 +228,19 @@ class StagedNet(nn.Module):
 
     def forward_steps(self, x: Tensor) -> Tensor:
         """Per-step logits ``[steps, B, classes]``."""
-        h = self.encode(x)
-        for stage in self.stages:
-            h = stage(h)
-        return self.to_time(self.head(h))
+        with self.saving():
+            return self.to_time(self.head(self.run_stages(x)))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.aggregate(self.forward_steps(x))
 
     def forward_features(self, x: Tensor) -> Features:
         """Logits and every stage's output (time-first in an SNN); see :class:`Features`."""
-        h, outputs = self.encode(x), []
-        for stage in self.stages:
-            h = stage(h)
-            outputs.append(self.to_time(h) if self.spiking else h)
-        return Features(self.aggregate(self.to_time(self.head(h))), outputs)
+        outputs: list[Tensor] = []
+        with self.saving():
+            h = self.run_stages(x, lambda _, h: outputs.append(self.to_time(h) if self.spiking
+                                                                else h))
+            return Features(self.aggregate(self.to_time(self.head(h))), outputs)
 
     @torch.no_grad()
     def stage_shapes(self, image_shape: Sequence[int]) -> list[tuple[int, ...]]:
@@ -220,3 +259,36 @@ class StagedNet(nn.Module):
         finally:
             self.train(was_training)
         return [tuple(f.shape[-3:]) for f in feats]
+
+
+def _chain(layers: Sequence[nn.Module], h: Tensor) -> Tensor:
+    for layer in layers:
+        h = layer(h)
+    return h
+
+
+def stage_units(stage: nn.Module) -> list[tuple[Callable[[Tensor], Tensor], list[nn.Module]]]:
+    """A stage cut into the units ``"min"`` memory recomputes, each as ``(run, modules)``: each
+    block of a stage of blocks, or each run of layers ending in a neuron (conv, BN, pool,
+    neuron) of a plain stack; layers after the last neuron join the last unit.
+
+    Example:
+        >>> from snnrs import models
+        >>> stage = models.create("vgg11", kind="snn").stages[0]
+        >>> [len(modules) for _, modules in stage_units(stage)]
+        [4]
+    """
+    children = list(stage) if isinstance(stage, nn.Sequential) else [stage]
+    units: list[list[nn.Module]] = []
+    run: list[nn.Module] = []
+    for child in children:
+        run.append(child)
+        if any(isinstance(m, BaseNode) for m in child.modules()):
+            units.append(run)
+            run = []
+    if run:
+        if units:
+            units[-1].extend(run)
+        else:
+            units.append(run)
+    return [(partial(_chain, tuple(unit)), unit) for unit in units]

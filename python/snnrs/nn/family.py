@@ -50,6 +50,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import _contract
+from .memory import mark_spikes
 
 STEP_MODES = ("s", "m")
 
@@ -222,8 +223,10 @@ class BaseNode(nn.Module):
         x_seq = self._check(x_seq, state)
         kernel = kernel_for(type(self), x_seq.device.type)
         if kernel is None or x_seq.shape[0] == 0:
-            return self._run_reference(x_seq, state)
-        return kernel(self, x_seq, state)
+            out, state = self._run_reference(x_seq, state)
+        else:
+            out, state = kernel(self, x_seq, state)
+        return (mark_spikes(out) if self.fires else out), state
 
     def reference(self, x_seq: Tensor, state: Any = None) -> tuple[Tensor, Any]:
         """:meth:`simulate` by the family's own :meth:`step`, one step at a time: the oracle

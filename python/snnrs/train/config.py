@@ -48,7 +48,7 @@ from ..data.transforms import check_mean_std
 from ..distill import METHODS, check_method_neuron, check_method_options
 from ..files import write_text
 from ..models import MODELS, check_model_options, list_models
-from ..nn import NEURONS, NeuronSpec
+from ..nn import NEURONS, NeuronSpec, memory
 from ..recipes import RECIPES
 
 if sys.version_info >= (3, 11):
@@ -265,6 +265,11 @@ class TrainConfig:
     amp: str = setting("auto", "mixed precision; auto is bf16 on CUDA, off on the CPU",
                        "optimisation", choices=lambda: AMP_MODES)
     sync_bn: bool = setting(False, "SyncBatchNorm across GPUs", "optimisation")
+    memory: str = setting(
+        memory.DEFAULT, "what a training step of the SNN keeps for backward: full (everything), "
+        "packed (spikes at 1 bit each), min (only each block's input spikes, the rest "
+        "recomputed: one more forward); gradients are identical at every level", "running",
+        resumable=True, choices=lambda: memory.LEVELS)
     skip_nonfinite: bool = setting(
         False, "skip a step whose loss or gradient is not finite (counted as skipped_steps in "
         "the metrics) instead of stopping the run", "optimisation")

@@ -275,6 +275,8 @@ def student_phase(run: Run, phase: str, method: str, teacher: nn.Module | None) 
     cfg = run.cfg
     spec = model_spec(run, "snn")
     student = _create(run, spec, phase)
+    if isinstance(student, models.StagedNet):
+        student.memory = cfg.memory
     if student_start(cfg, teacher) == "teacher":
         try:
             models.transfer_weights(teacher, student)

@@ -1,0 +1,275 @@
+"""What autograd keeps of a spiking network between forward and backward: the memory levels.
+
+A training step keeps, for backward, what each layer saves in the forward. In a spiking network
+most of that is spikes (every conv or linear after a neuron saves its input) and the analog
+tensors between them (each BatchNorm's input, each neuron's charge). A level says how much of it
+is kept:
+
+* ``"full"``: everything, as each layer saves it (4 bytes a float32 spike).
+* ``"packed"``: every spike tensor a layer saves is kept at 1 bit per element and unpacked
+  exactly in backward; the analog tensors are kept as saved. No extra compute.
+* ``"min"``: only the spikes entering each block (a residual block, or a run of layers ending in
+  a neuron), packed; everything inside a block is recomputed from them in backward (one more
+  forward of the block). The floor: about 1 bit per neuron-step.
+
+Gradients, losses and BatchNorm statistics are bit-identical at every level: packing is refused
+for any tensor that is not exactly 0/1 (checked, never assumed), and a recomputed block runs the
+same kernels on the same inputs. The zoo's networks take the level as their ``memory``
+attribute (``snnrs distill --memory``); :func:`saving` applies one to any forward.
+
+Example:
+    >>> from snnrs.nn import LIF
+    >>> conv = torch.nn.Conv2d(2, 4, 3)
+    >>> x = torch.rand(4, 3, 2, 16, 16) * 2                    # [T, B, C, H, W]: 6,144 values
+    >>> for level in LEVELS[:2]:
+    ...     with count_saved() as kept, saving(level):
+    ...         spikes = LIF(tau=2.0, step_mode="m")(x.requires_grad_())
+    ...         y = conv(spikes.flatten(0, 1))                 # conv keeps its input
+    ...     print(level, kept.bytes)                           # + the neuron's charge, 4 B each
+    full 49152
+    packed 25344
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .. import ops
+
+LEVELS = ("full", "packed", "min")
+DEFAULT = "packed"
+"""The level the zoo's networks and ``snnrs distill`` train at unless told otherwise."""
+
+_SMALLEST_PACKED = 1024  # elements: below this, packing saves less than its bookkeeping
+
+
+def check_level(level: str) -> str:
+    """``level`` if it names a memory level, else a ValueError listing them."""
+    if level not in LEVELS:
+        raise ValueError(f"unknown memory level {level!r}; expected one of: {', '.join(LEVELS)}")
+    return level
+
+
+@dataclass
+class SavedCount:
+    """What :func:`count_saved` saw kept for backward: ``bytes`` of distinct storages
+    (parameters excluded) and how many spike tensors were packed."""
+
+    bytes: int = 0
+    packed: int = 0
+    _seen: set[int] = field(default_factory=set, repr=False)
+
+    def add(self, t: Tensor) -> None:
+        if isinstance(t, nn.Parameter) or isinstance(t._base, nn.Parameter):
+            return
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in self._seen:
+            self._seen.add(storage.data_ptr())
+            self.bytes += storage.nbytes()
+
+
+_COUNTS: list[SavedCount] = []
+
+
+@dataclass(frozen=True)
+class PackedSpikes:
+    """A spike tensor as autograd keeps it at the packed levels: 1 bit per element."""
+
+    bits: Tensor
+    shape: torch.Size
+    dtype: torch.dtype
+
+    def unpack(self) -> Tensor:
+        return ops.unpack_spikes(self.bits, self.shape, self.dtype)
+
+
+class _Saving:
+    """One forward under a level: the spike tensors made in it, and the hooks that pack them."""
+
+    def __init__(self, level: str) -> None:
+        self.level = level
+        self.spikes: set[tuple[int, int]] = set()
+
+    def pack(self, t: Tensor) -> Tensor | PackedSpikes:
+        if ((t.data_ptr(), t.numel()) in self.spikes and t.numel() >= _SMALLEST_PACKED
+                and t.is_contiguous() and not isinstance(t, nn.Parameter)):
+            bits = ops.pack_spikes(t)
+            if bits is not None:
+                for count in _COUNTS:
+                    count.add(bits)
+                    count.packed += 1
+                return PackedSpikes(bits, t.shape, t.dtype)
+        for count in _COUNTS:
+            count.add(t)
+        return t
+
+    @staticmethod
+    def unpack(kept: Tensor | PackedSpikes) -> Tensor:
+        return kept.unpack() if isinstance(kept, PackedSpikes) else kept
+
+
+_ACTIVE: ContextVar[_Saving | None] = ContextVar("snnrs_memory_saving", default=None)
+
+
+def active_level() -> str:
+    """The level of the forward now running (``"full"`` outside :func:`saving`)."""
+    saving_now = _ACTIVE.get()
+    return "full" if saving_now is None else saving_now.level
+
+
+def mark_spikes(t: Tensor) -> Tensor:
+    """Notes that ``t`` holds spikes, so that a layer saving it keeps it packed (a neuron calls
+    this on its output; packing still checks every element). Returns ``t``."""
+    if torch.compiler.is_compiling():  # a traced tensor has no address; nothing is packed
+        return t
+    saving_now = _ACTIVE.get()
+    if saving_now is not None and saving_now.level != "full":
+        saving_now.spikes.add((t.data_ptr(), t.numel()))
+    return t
+
+
+@contextlib.contextmanager
+def saving(level: str) -> Iterator[None]:
+    """Runs the forward inside at memory ``level`` (see the module's docstring); a neuron's
+    spikes that a later layer saves are kept packed at ``"packed"`` and ``"min"``. ``"min"``'s
+    recomputation is the network's part (:func:`recompute`); here it packs as ``"packed"``.
+    Under ``torch.compile`` it does nothing: the compiler plans what is saved.
+
+    Example:
+        >>> lin = torch.nn.Linear(4096, 2)
+        >>> with saving("packed"):
+        ...     y = lin(mark_spikes(torch.ones(1, 4096)))
+        >>> y.sum().backward()                         # unpacks the saved input exactly
+        >>> bool((lin.weight.grad == 1).all())
+        True
+    """
+    check_level(level)
+    if torch.compiler.is_compiling():  # the compiler plans what is saved
+        yield
+        return
+    if level == "full" and not _COUNTS:
+        token = _ACTIVE.set(None)
+        try:
+            yield
+        finally:
+            _ACTIVE.reset(token)
+        return
+    state = _Saving(level)
+    token = _ACTIVE.set(state)
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(state.pack, state.unpack):
+            yield
+    finally:
+        _ACTIVE.reset(token)
+
+
+@contextlib.contextmanager
+def count_saved() -> Iterator[SavedCount]:
+    """Counts the bytes autograd keeps for backward of the forward inside (distinct storages,
+    parameters excluded), at whatever level it runs; for a forward outside :func:`saving` (a
+    network of another library) it counts what autograd saves.
+
+    Example:
+        >>> lin = torch.nn.Linear(3, 2)
+        >>> with count_saved() as kept:
+        ...     y = lin(torch.ones(5, 3, requires_grad=True))
+        >>> kept.bytes                                 # the input: 5 x 3 float32
+        60
+    """
+    count = SavedCount()
+    _COUNTS.append(count)
+
+    def keep(t: Tensor) -> Tensor:
+        count.add(t)
+        return t
+
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
+            yield count
+    finally:
+        _COUNTS.remove(count)
+
+
+# ---------------------------------------------------------------------------------------------
+# "min": blocks recomputed in backward from their packed input.
+
+
+def _autocast_state(device_type: str) -> tuple[bool, torch.dtype]:
+    return (torch.is_autocast_enabled(device_type), torch.get_autocast_dtype(device_type))
+
+
+@contextlib.contextmanager
+def _buffers_aside(owners: Sequence[nn.Module]) -> Iterator[None]:
+    """Lends every buffer of ``owners`` (BatchNorm running statistics) as a copy while a forward
+    is recomputed, so that the statistics are updated once in all and the tensors other graphs
+    saved are left untouched."""
+    lent = {(id(m), name): (m, name, b) for owner in owners for m in owner.modules()
+            for name, b in m._buffers.items() if b is not None}
+    for m, name, b in lent.values():
+        m._buffers[name] = b.clone()
+    try:
+        yield
+    finally:
+        for m, name, b in lent.values():
+            m._buffers[name] = b
+
+
+class _Recomputed(torch.autograd.Function):
+    """``run(x)`` kept as its input only; backward runs it again to differentiate it."""
+
+    @staticmethod
+    def forward(ctx: Any, run: Callable[[Tensor], Tensor], owners: Sequence[nn.Module],
+                x: Tensor, *params: Tensor) -> Tensor:
+        ctx.run, ctx.owners = run, owners
+        ctx.autocast = _autocast_state(x.device.type)
+        ctx.rng = torch.get_rng_state()
+        ctx.cuda_rng = torch.cuda.get_rng_state() if x.is_cuda else None
+        ctx.save_for_backward(x)
+        return run(x)  # autograd.Function runs its forward without recording a graph
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        (x,) = ctx.saved_tensors
+        x = x.detach().requires_grad_(ctx.needs_input_grad[2])
+        params = [p for m in ctx.owners for p in m.parameters()]
+        wanted = ([x] if x.requires_grad else []) + [p for p in params if p.requires_grad]
+        enabled, dtype = ctx.autocast
+        devices = [x.device] if x.is_cuda else []
+        with _buffers_aside(ctx.owners), torch.random.fork_rng(devices=devices):
+            torch.set_rng_state(ctx.rng)
+            if ctx.cuda_rng is not None:
+                torch.cuda.set_rng_state(ctx.cuda_rng, x.device)
+            with torch.enable_grad(), torch.autocast(x.device.type, dtype, enabled):
+                out = ctx.run(x)
+        grads = iter(torch.autograd.grad(out, wanted, grad, allow_unused=True) if wanted else ())
+        gx = next(grads) if x.requires_grad else None
+        return (None, None, gx, *(next(grads) if p.requires_grad else None for p in params))
+
+
+def recompute(run: Callable[[Tensor], Tensor], x: Tensor, owners: Sequence[nn.Module]) -> Tensor:
+    """``run(x)``, keeping for backward only ``x`` (packed when it is a neuron's spikes) and
+    recomputing ``run`` in backward; ``owners`` are the modules ``run`` uses (their parameters get
+    gradients, their buffers are updated once). Without grad it is just ``run(x)``.
+
+    Shape:
+        whatever ``run`` maps ``x`` to; one tensor in, one out.
+
+    Example:
+        >>> block = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.BatchNorm1d(3))
+        >>> x = torch.rand(8, 3)
+        >>> recompute(block, x, [block]).sum().backward()
+        >>> block[0].weight.grad.shape
+        torch.Size([3, 3])
+    """
+    params = [p for m in owners for p in m.parameters()]
+    if not torch.is_grad_enabled() or not (x.requires_grad or any(p.requires_grad
+                                                                  for p in params)):
+        return run(x)
+    return _Recomputed.apply(run, tuple(owners), x, *params)
