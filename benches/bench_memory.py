@@ -17,9 +17,11 @@ plus memopt's packed block inputs, which it keeps out of reach of saved-tensor h
 interleaved: median of ``--repeats`` rounds in one process, each round one step of every
 variant in turn, after a warm-up step each (CUDA synchronised); the variants then share one
 allocator, whose churn costs the variants that allocate most. Step ms, alone: median of
-``--repeats`` steps after a warm-up in a fresh process per variant, as a run trains; peak MB:
-one more step there, the rise of the resident high-water mark (CUDA: of the allocated memory),
-as in ``bench_rate.py``. First loss: every level computes the same network; grads: each level's
+``--repeats`` steps after a warm-up in a fresh process per variant, as a run trains, repeated
+for ``--alone-rounds`` rounds in alternating order: the median over rounds, and the median of
+each round's ratio to SpikingJelly's; peak MB: one more step there (the last round), the rise
+of the resident high-water mark (CUDA: of the allocated memory), as in ``bench_rate.py``.
+First loss: every level computes the same network; grads: each level's
 after the first step, ``torch.equal`` to full's. The floor: what a step must keep when each
 recompute unit (the stem, then each of ``stage_units``) runs once more in backward: the image
 at its float size plus 1 bit per element of each unit's input. A second table gives saved MB
@@ -53,8 +55,8 @@ from snnrs.nn.memory import LEVELS, count_saved
 from torch import nn
 
 START, END = "<!-- memory-bench:start -->", "<!-- memory-bench:end -->"
-VARIANTS = {"full": "snnrs full", "packed": "snnrs packed", "min": "snnrs min",
-            "sj": "SpikingJelly", "sj-memopt": "SpikingJelly memopt level 1"}
+VARIANTS = {**{level: f"snnrs {level}" for level in LEVELS}, "sj": "SpikingJelly",
+            "sj-memopt": "SpikingJelly memopt level 1"}
 MB = 2.0**20
 _OPEN: list = []  # the counts saved_bytes has open, for memopt's packed inputs
 
@@ -218,6 +220,26 @@ def run_child(args: argparse.Namespace, variant: str, T: int | None = None,
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def alone(args: argparse.Namespace) -> dict[str, dict]:
+    """Each variant in a fresh process, ``--alone-rounds`` times, the order reversed every other
+    round (the VM drifts between processes): the median ms, the median of each round's ratio to
+    SpikingJelly's, and the last round's peak."""
+    rounds: dict[str, list[dict]] = {v: [] for v in VARIANTS}
+    for r in range(args.alone_rounds):
+        for v in (list(VARIANTS) if r % 2 == 0 else list(VARIANTS)[::-1]):
+            rounds[v].append(run_child(args, v))
+    out = {}
+    for v, runs in rounds.items():
+        if any("error" in run for run in runs):
+            out[v] = next(run for run in runs if "error" in run)
+            continue
+        ratios = [run["ms"] / sj["ms"] for run, sj in zip(runs, rounds["sj"], strict=True)
+                  if "ms" in sj]
+        out[v] = {"ms": statistics.median(run["ms"] for run in runs), "peak": runs[-1]["peak"],
+                  "ratio": statistics.median(ratios) if ratios else None}
+    return out
+
+
 def _mb(value: int | None) -> str:
     return "n/a" if value is None else f"{value / MB:.{2 if value < 10 * MB else 1}f}"
 
@@ -231,7 +253,6 @@ def main_rows(res: dict, peaks: dict, floor: int) -> list[str]:
     rows = [table_head(("variant", "saved MB", "SJ / this", "step ms, interleaved",
                         "ms / SJ's", "step ms, alone", "ms / SJ's", "peak MB", "saved / floor",
                         "first loss", "grads = full's"))]
-    alone_sj = peaks["sj"].get("ms")
     for v, name in VARIANTS.items():
         r, alone = res[v], peaks[v]
         if "error" in r:
@@ -239,8 +260,8 @@ def main_rows(res: dict, peaks: dict, floor: int) -> list[str]:
             continue
         same = ("(reference)" if v == "full" else "—" if v not in LEVELS else
                 "yes" if r["same"] else "NO")
-        alone_ms = (f"{alone['ms']:.0f} | {alone['ms'] / alone_sj:.2f}x" if "ms" in alone and
-                    alone_sj else f"{alone.get('error', 'n/a')} | —")
+        alone_ms = (f"{alone['ms']:.0f} | {alone['ratio']:.2f}x" if alone.get("ratio") else
+                    f"{alone.get('error', 'n/a')} | —")
         rows.append(f"| {name} | {_mb(r['saved'])} | {sj['saved'] / r['saved']:.1f}x | "
                     f"{r['ms']:.0f} | {r['ms'] / sj['ms']:.2f}x | {alone_ms} | "
                     f"{alone.get('error') or _mb(alone.get('peak'))} | "
@@ -270,14 +291,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--T", type=int, default=4)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--alone-rounds", type=int, default=3,
+                   help="rounds of fresh processes per variant, alternating the order")
     p.add_argument("--growth-T", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--no-write", action="store_true", help="print only")
     p.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     p.add_argument("--saved-only", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if min(args.batch, args.repeats, args.T, *args.growth_T) < 1:
-        p.error("--batch, --repeats, --T and every --growth-T must be >= 1")
+    if min(args.batch, args.repeats, args.alone_rounds, args.T, *args.growth_T) < 1:
+        p.error("--batch, --repeats, --alone-rounds, --T and every --growth-T must be >= 1")
     return args
 
 
@@ -287,7 +310,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(child(args)))
         return
     load0, t0 = os.getloadavg()[0], time.perf_counter()
-    peaks = {v: run_child(args, v) for v in VARIANTS}
+    peaks = alone(args)
     x, y = inputs(args)
     floor, res = floor_bytes(args, args.T, x), interleaved(args, x, y)
     if "error" in res["full"] or "error" in res["sj"]:

@@ -66,7 +66,7 @@ case $what in all|recipe)
     step recipe-joint "$PY" benches/bench_training.py --recipe joint-asnn-cifar10 --repeats 3 ;;
 esac
 case $what in all|memory) step memory "$PY" benches/bench_memory.py --device cuda --batch 128 \
-    --repeats 3 --growth-T 2 8 ;; esac
+    --repeats 3 --alone-rounds 1 --growth-T 2 8 ;; esac
 cp benches/RESULTS.md "$OUT/RESULTS.md" 2>/dev/null
 
 echo

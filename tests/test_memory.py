@@ -49,7 +49,7 @@ def levels_agree(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, 
     """Runs a step at each level on copies of ``net``; asserts they equal "full"'s; returns the
     bytes each kept."""
     runs = {level: step(copy.deepcopy(net), x, y, level) for level in memory.LEVELS}
-    for level in ("packed", "min"):
+    for level in memory.LEVELS[1:]:
         assert_same_step(runs["full"], runs[level])
     return {level: run[3].bytes for level, run in runs.items()}
 
@@ -70,6 +70,7 @@ def test_every_level_gives_the_full_paths_gradients_and_keeps_less(name, options
                         **options)
     kept = levels_agree(net, torch.rand(4, *image) * 2, torch.randint(0, 10, (4,)))
     assert kept["full"] > kept["packed"] > kept["min"] > 0
+    assert kept["packed"] >= kept["balanced"] >= kept["min"]
 
 
 @settings(max_examples=8, deadline=None)
@@ -132,7 +133,7 @@ def method_agrees_at_every_level(method: str, student: nn.Module, teacher: nn.Mo
         torch.manual_seed(1)  # NLD draws its noise
         trainer(x, y)["loss"].backward()
         grads[level] = [p.grad for p in s.parameters()]
-    for level in ("packed", "min"):
+    for level in memory.LEVELS[1:]:
         for a, b in zip(grads["full"], grads[level], strict=True):
             assert (a is None and b is None) or torch.equal(a, b)
 
@@ -169,7 +170,7 @@ def test_torch_compile_trains_at_every_level():
     net = models.create("convnet", kind="snn", T=2, in_channels=1, v_threshold=0.5)
     x, y = torch.rand(2, 1, 28, 28), torch.randint(0, 10, (2,))
     eager = step(copy.deepcopy(net), x, y, "full")
-    for level in ("packed", "min"):
+    for level in memory.LEVELS[1:]:
         compiled_net = copy.deepcopy(net)
         compiled_net.memory = level
         cross_entropy(torch.compile(compiled_net)(x), y).backward()
@@ -206,7 +207,7 @@ def test_without_grad_nothing_is_recomputed_or_packed():
 
 def test_a_bad_level_is_refused_by_name():
     net = models.create("convnet", kind="snn", T=2, in_channels=1)
-    message = "unknown memory level 'minimal'; expected one of: full, packed, min"
+    message = "unknown memory level 'minimal'; expected one of: full, packed, balanced, min"
     with pytest.raises(ValueError, match=re.escape(message)):
         net.memory = "minimal"
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -241,3 +242,36 @@ def test_snnrs_distill_trains_the_same_weights_at_every_level(tmp_path):
                                     weights_only=True)["method"]
     assert weights["full"].keys() == weights["min"].keys()
     assert all(torch.equal(weights["full"][k], weights["min"][k]) for k in weights["full"])
+
+
+OOM_PLUGIN = """
+import torch
+from snnrs.distill import Method, register_method
+
+
+@register_method("oom-test")
+class OutOfMemory(Method):
+    needs_teacher = False
+
+    def forward(self, images, labels):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+"""
+
+
+@pytest.mark.parametrize(("level", "advice"), [
+    ("packed", "did not fit: try --memory min (it keeps about 1 bit per neuron-step"),
+    ("min", "at --memory min did not fit: try a smaller --batch-size or --T"),
+])
+def test_running_out_of_memory_ends_in_one_line_saying_what_to_change(tmp_path, level, advice):
+    plugin = tmp_path / "oom_method.py"
+    plugin.write_text(OOM_PLUGIN)
+    run = subprocess.run([sys.executable, "-m", "snnrs", "distill", "--import", str(plugin),
+                          "--method", "oom-test", "--memory", level, "--train-limit", "64",
+                          "--test-limit", "32", "--batch-size", "32", "--epochs", "1",
+                          "--no-baseline", "--no-noise", "--out", str(tmp_path / "run")],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("snnrs distill: error: CUDA out of memory. Tried to allocate 2.00 GiB")
+    assert advice in last
+    assert "Traceback" not in run.stderr

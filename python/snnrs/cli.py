@@ -616,3 +616,6 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as e:  # CheckpointError is a ValueError
         print(f"snnrs {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except torch.OutOfMemoryError as e:  # the trainer's message says what to change
+        print(f"snnrs {args.command}: error: {e}", file=sys.stderr)
+        return 1

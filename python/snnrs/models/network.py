@@ -14,6 +14,7 @@ from ..nn import BaseNode, memory
 from .layers import Layers, StepBatchNorm2d, Steps, unflatten_time
 
 READOUTS = ("mean", "sum")
+RECOMPUTED = ("balanced", "min")  # the levels that recompute the stem
 
 
 class Head(nn.Module):
@@ -131,12 +132,13 @@ class StagedNet(nn.Module):
                    ) -> Tensor:
         """The encoded input through every stage: the last stage's flat output. ``on_stage(i,
         h)`` sees each stage's output. Inside :meth:`saving` at ``"min"``, the stem and each
-        block are recomputed in backward from their (packed) input."""
-        recomputing = memory.active_level() == "min"
-        h = (memory.recompute(self.encode, x, [self.stem, self.stem_act]) if recomputing
+        block are recomputed in backward from their (packed) input; at ``"balanced"``, all but
+        the last stage's blocks."""
+        level = memory.active_level()
+        h = (memory.recompute(self.encode, x, [self.stem, self.stem_act]) if level in RECOMPUTED
              else self.encode(x))
         for i, stage in enumerate(self.stages):
-            if recomputing:
+            if level == "min" or (level == "balanced" and i < len(self.stages) - 1):
                 for run, owners in stage_units(stage):
                     h = memory.recompute(run, h, owners)
             else:

@@ -8,6 +8,8 @@ is kept:
 * ``"full"``: everything, as each layer saves it (4 bytes a float32 spike).
 * ``"packed"``: every spike tensor a layer saves is kept at 1 bit per element and unpacked
   exactly in backward; the analog tensors are kept as saved. No extra compute.
+* ``"balanced"``: ``"min"`` in every stage of a zoo network but the last, whose feature maps
+  are the smallest (the least memory for the most recomputation), which runs as ``"packed"``.
 * ``"min"``: only the spikes entering each block (a residual block, or a run of layers ending in
   a neuron), packed; everything inside a block is recomputed from them in backward (one more
   forward of the block). The floor: about 1 bit per neuron-step.
@@ -43,7 +45,7 @@ from torch import Tensor, nn
 
 from .. import ops
 
-LEVELS = ("full", "packed", "min")
+LEVELS = ("full", "packed", "balanced", "min")
 DEFAULT = "packed"
 """The level the zoo's networks and ``snnrs distill`` train at unless told otherwise."""
 
@@ -138,8 +140,9 @@ def mark_spikes(t: Tensor) -> Tensor:
 @contextlib.contextmanager
 def saving(level: str) -> Iterator[None]:
     """Runs the forward inside at memory ``level`` (see the module's docstring); a neuron's
-    spikes that a later layer saves are kept packed at ``"packed"`` and ``"min"``. ``"min"``'s
-    recomputation is the network's part (:func:`recompute`); here it packs as ``"packed"``.
+    spikes that a later layer saves are kept packed at every level but ``"full"``. What
+    ``"balanced"`` and ``"min"`` recompute is the network's part (:func:`recompute`); here they
+    pack as ``"packed"``.
     Under ``torch.compile`` it does nothing: the compiler plans what is saved.
 
     Example:

@@ -218,6 +218,23 @@ def check_trainable(cfg: TrainConfig, ctx: Context, train: data.ImageSet) -> int
     return steps
 
 
+def out_of_memory_advice(cfg: TrainConfig, error: BaseException) -> str:
+    """``error``'s first line and what to change: ``--memory min`` first, then the batch and T.
+
+    Example:
+        >>> advice = out_of_memory_advice(TrainConfig(), RuntimeError("CUDA out of memory."))
+        >>> advice.split("; ")[0], "try --memory min" in advice
+        ('CUDA out of memory.', True)
+    """
+    first = (str(error).strip().splitlines() or ["out of memory"])[0]
+    smaller = "a smaller --batch-size or --T"
+    if cfg.memory == "min":
+        return f"{first}; a training step at --memory min did not fit: try {smaller}"
+    return (f"{first}; a training step at --memory {cfg.memory} did not fit: try --memory min "
+            "(it keeps about 1 bit per neuron-step for one more forward a step, the same "
+            f"gradients), then {smaller}")
+
+
 def _train_epoch(run: Run, desc: str, model: nn.Module, method: Method,
                  optimizer: torch.optim.Optimizer, scheduler: LambdaLR,
                  scaler: torch.amp.GradScaler, ema: AveragedModel | None, epoch: int,
@@ -236,10 +253,13 @@ def _train_epoch(run: Run, desc: str, model: nn.Module, method: Method,
                                                  disable=quiet)):
         x = data.to_float(images.to(ctx.device, non_blocking=True))  # [B, C, H, W] in [0, 1]
         x, labels = run.transform(x, generator), labels.to(ctx.device, non_blocking=True)
-        with torch.autocast(ctx.device.type, dtype=dtype, enabled=dtype is not None):
-            parts = model(x, labels)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(parts["loss"]).backward()  # a non-finite step's gradients are dropped
+        try:
+            with torch.autocast(ctx.device.type, dtype=dtype, enabled=dtype is not None):
+                parts = model(x, labels)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(parts["loss"]).backward()  # a non-finite step's gradients are dropped
+        except torch.OutOfMemoryError as e:
+            raise torch.OutOfMemoryError(out_of_memory_advice(cfg, e)) from e
         problem = _nonfinite(parts, _clip_and_norm(method, cfg, scaler, optimizer))
         for k in parts.keys() - totals.keys():  # every rank keeps the same keys, skipped or not
             totals[k] = torch.zeros((), device=parts[k].device)
