@@ -60,7 +60,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _saved_bytes(net: nn.Module, step) -> int:
+def _saved_bytes(step) -> int:
     with memory.count_saved() as kept:
         step(forward_only=True)
     return kept.bytes
@@ -114,13 +114,13 @@ def measure(model: str, mode: str, T: int, batch: int, repeats: int, device: str
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    return profile_step(net, step, dev, repeats)
+    return profile_step(step, dev, repeats)
 
 
-def profile_step(net: nn.Module, step, dev: torch.device, repeats: int) -> dict:
+def profile_step(step, dev: torch.device, repeats: int) -> dict:
     """Saved bytes of one forward, then the median ms of ``repeats`` steps after a warm-up, then
     the peak bytes of one more step. ``step(forward_only=False)`` runs one training step."""
-    saved = _saved_bytes(net, step)
+    saved = _saved_bytes(step)
     step()  # warm-up
     times = []
     for _ in range(repeats):

@@ -141,7 +141,7 @@ def measure(lib: str, cfg: TrainConfig, batch: int, repeats: int, device: str) -
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    return {**profile_step(method, step, dev, repeats), "loss": losses[0]}
+    return {**profile_step(step, dev, repeats), "loss": losses[0]}
 
 
 def run_child(args: argparse.Namespace, lib: str, env: dict[str, str]) -> dict:

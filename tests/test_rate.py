@@ -202,7 +202,7 @@ def test_in_eval_mode_batch_norms_use_running_statistics_and_nothing_updates():
         assert torch.equal(RateBackprop(net)(x), twin(x))
 
 
-def saved_activation_bytes(net: nn.Module, fn) -> int:
+def saved_activation_bytes(fn) -> int:
     """Bytes of the distinct storages, parameters excluded, autograd keeps while ``fn`` runs
     (at the network's memory level)."""
     with memory.count_saved() as kept:
@@ -215,8 +215,8 @@ def test_saved_memory_is_flat_in_T_while_bptts_grows():
     rate, bptt = {}, {}
     for T in (2, 16):
         net = models.create("resnet20", kind="snn", T=T)
-        rate[T] = saved_activation_bytes(net, lambda net=net: RateBackprop(net)(x))
-        bptt[T] = saved_activation_bytes(net, lambda net=net: net(x))
+        rate[T] = saved_activation_bytes(lambda net=net: RateBackprop(net)(x))
+        bptt[T] = saved_activation_bytes(lambda net=net: net(x))
     assert abs(rate[16] - rate[2]) <= 0.1 * rate[2]
     assert bptt[16] > 6 * bptt[2]
     assert rate[2] < bptt[2]

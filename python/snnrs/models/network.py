@@ -14,7 +14,6 @@ from ..nn import BaseNode, memory
 from .layers import Layers, StepBatchNorm2d, Steps, unflatten_time
 
 READOUTS = ("mean", "sum")
-RECOMPUTED = ("balanced", "min")  # the levels that recompute the stem
 
 
 class Head(nn.Module):
@@ -135,10 +134,11 @@ class StagedNet(nn.Module):
         block are recomputed in backward from their (packed) input; at ``"balanced"``, all but
         the last stage's blocks."""
         level = memory.active_level()
-        h = (memory.recompute(self.encode, x, [self.stem, self.stem_act]) if level in RECOMPUTED
-             else self.encode(x))
+        last = len(self.stages) - 1
+        h = (memory.recompute(self.encode, x, [self.stem, self.stem_act])
+             if _recomputes(level, -1, last) else self.encode(x))
         for i, stage in enumerate(self.stages):
-            if level == "min" or (level == "balanced" and i < len(self.stages) - 1):
+            if _recomputes(level, i, last):
                 for run, owners in stage_units(stage):
                     h = memory.recompute(run, h, owners)
             else:
@@ -261,6 +261,11 @@ class StagedNet(nn.Module):
         finally:
             self.train(was_training)
         return [tuple(f.shape[-3:]) for f in feats]
+
+
+def _recomputes(level: str, stage: int, last: int) -> bool:
+    """Whether ``level`` recomputes stage ``stage`` (-1: the stem) of stages ``0..last``."""
+    return level == "min" or (level == "balanced" and stage < last)
 
 
 def _chain(layers: Sequence[nn.Module], h: Tensor) -> Tensor:

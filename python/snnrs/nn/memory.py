@@ -101,7 +101,7 @@ class _Saving:
 
     def pack(self, t: Tensor) -> Tensor | PackedSpikes:
         if ((t.data_ptr(), t.numel()) in self.spikes and t.numel() >= _SMALLEST_PACKED
-                and t.is_contiguous() and not isinstance(t, nn.Parameter)):
+                and t.is_contiguous()):
             bits = ops.pack_spikes(t)
             if bits is not None:
                 for count in _COUNTS:
@@ -224,6 +224,11 @@ def _buffers_aside(owners: Sequence[nn.Module]) -> Iterator[None]:
             m._buffers[name] = b
 
 
+def _parameters(owners: Sequence[nn.Module]) -> list[nn.Parameter]:
+    """The parameters of ``owners``, each once (a module or weight may be used twice)."""
+    return list(dict.fromkeys(p for m in owners for p in m.parameters()))
+
+
 class _Recomputed(torch.autograd.Function):
     """``run(x)`` kept as its input only; backward runs it again to differentiate it."""
 
@@ -241,7 +246,7 @@ class _Recomputed(torch.autograd.Function):
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         (x,) = ctx.saved_tensors
         x = x.detach().requires_grad_(ctx.needs_input_grad[2])
-        params = [p for m in ctx.owners for p in m.parameters()]
+        params = _parameters(ctx.owners)
         wanted = ([x] if x.requires_grad else []) + [p for p in params if p.requires_grad]
         enabled, dtype = ctx.autocast
         devices = [x.device] if x.is_cuda else []
@@ -271,7 +276,7 @@ def recompute(run: Callable[[Tensor], Tensor], x: Tensor, owners: Sequence[nn.Mo
         >>> block[0].weight.grad.shape
         torch.Size([3, 3])
     """
-    params = [p for m in owners for p in m.parameters()]
+    params = _parameters(owners)
     if not torch.is_grad_enabled() or not (x.requires_grad or any(p.requires_grad
                                                                   for p in params)):
         return run(x)
