@@ -275,3 +275,14 @@ def test_running_out_of_memory_ends_in_one_line_saying_what_to_change(tmp_path, 
     assert last.startswith("snnrs distill: error: CUDA out of memory. Tried to allocate 2.00 GiB")
     assert advice in last
     assert "Traceback" not in run.stderr
+
+
+def test_a_recomputed_unit_that_uses_a_weight_twice_gets_its_gradient_once():
+    lin = nn.Linear(4, 4)
+    x = torch.rand(3, 4, requires_grad=True)
+    lin(lin(x)).sum().backward()
+    expected, expected_x = lin.weight.grad.clone(), x.grad.clone()
+    lin.zero_grad()
+    x.grad = None
+    memory.recompute(lambda h: lin(lin(h)), x, [lin, lin]).sum().backward()
+    assert torch.equal(lin.weight.grad, expected) and torch.equal(x.grad, expected_x)
