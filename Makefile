@@ -13,7 +13,7 @@ lint: ## rustfmt, clippy (each feature set) and ruff
 	cargo clippy --all-targets --features cuda -- -D warnings
 	cargo clippy --all-targets --features python -- -D warnings
 	cargo clippy --all-targets --features python,cuda -- -D warnings
-	ruff check python tests benches .ci
+	ruff check python tests benches .ci site_tools docs/tutorials
 
 test: ## Rust unit tests (the boundary's also under valgrind), the Python suite and the CUDA self-test
 	cargo test
@@ -33,6 +33,12 @@ bench: ## criterion benches, neurons vs peers (grid, headline settings, training
 	$(PY) benches/bench_methods.py
 	$(PY) benches/bench_rate.py --batch 8 --repeats 2
 
+docs: ## build the documentation site into site/, offline, strict, running every tutorial (pip install ".[docs]")
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+docs-check: docs ## build the site, then open every page in headless Chromium: console errors, images, search
+	$(PY) site_tools/check_site.py site
+
 wheel: ## sdist, and from it the portable wheel (cp310-abi3, manylinux2014 via zig) into dist/; auditwheel checks it
 	bash .ci/build_wheel.sh
 
@@ -42,4 +48,4 @@ wheel-smoke: ## install dist/'s wheel into a fresh environment outside the tree,
 check-targets: ## cargo check the library for aarch64 Linux, macOS and Windows (rustup adds the targets)
 	CHECK_TARGETS_STRICT=1 bash .ci/check_targets.sh
 
-.PHONY: help build-dev lint test bench wheel wheel-smoke check-targets
+.PHONY: help build-dev lint test bench docs docs-check wheel wheel-smoke check-targets

@@ -5,6 +5,8 @@ frozen and follows the method; DDP looks for unused parameters only where a meth
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -185,3 +187,38 @@ def test_a_method_in_a_users_file_reaches_the_cli_through_import(tmp_path, capsy
         METHODS.unregister("plugin-ce")
     assert main(["distill", "--import", str(tmp_path / "missing.py")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+NEURON_FILE = """\
+from snnrs.nn import IF, register_neuron
+
+
+@register_neuron("file-half-if")
+def half_if(spec):
+    return IF(v_threshold=spec.v_threshold / 2, v_reset=spec.v_reset, step_mode="m")
+"""
+
+
+def test_a_checkpoint_of_an_imported_neuron_is_read_back_with_the_same_import(tmp_path):
+    plugin = tmp_path / "my_neuron.py"
+    plugin.write_text(NEURON_FILE)
+    snnrs = [sys.executable, "-m", "snnrs"]
+    out = tmp_path / "run"
+
+    def run(*argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*snnrs, *argv], capture_output=True, text=True, timeout=600,
+                              cwd=tmp_path)
+
+    trained = run("distill", "--import", str(plugin), "--neuron", "file-half-if", "--quick",
+                  "--no-baseline", "--device", "cpu", "--out", str(out))
+    assert trained.returncode == 0, trained.stderr
+    student = str(out / "checkpoints" / "student.pt")
+    refused = run("eval", student, "--no-noise")
+    assert refused.returncode == 2
+    assert "file-half-if" in refused.stderr and "--import" in refused.stderr
+    evaluated = run("eval", student, "--no-noise", "--import", str(plugin))
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "accuracy" in evaluated.stdout
+    exported = run("export", student, "--import", str(plugin), "--nir", "student.nir")
+    assert exported.returncode == 0, exported.stderr
+    assert (tmp_path / "student.nir").stat().st_size > 0

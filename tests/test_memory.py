@@ -286,3 +286,39 @@ def test_a_recomputed_unit_that_uses_a_weight_twice_gets_its_gradient_once():
     x.grad = None
     memory.recompute(lambda h: lin(lin(h)), x, [lin, lin]).sum().backward()
     assert torch.equal(lin.weight.grad, expected) and torch.equal(x.grad, expected_x)
+
+
+def _stateful_blocks() -> nn.ModuleList:
+    """Two blocks of a user's own network whose neurons keep their state between calls."""
+    torch.manual_seed(0)
+    return nn.ModuleList(nn.Sequential(nn.Linear(6, 6), LIF(tau=2.0, step_mode="m"))
+                         for _ in range(2))
+
+
+def _calls(blocks: nn.ModuleList, xs: list[torch.Tensor], recompute: bool) -> torch.Tensor:
+    """Each x through both blocks, the neurons carrying their state from call to call."""
+    total = torch.zeros(())
+    for x in xs:
+        for block in blocks:
+            x = memory.recompute(block, x, [block]) if recompute else block(x)
+        total = total + (x * torch.linspace(-1, 1, x.numel()).view_as(x)).sum()
+    return total
+
+
+@pytest.mark.parametrize("calls", [1, 3])
+def test_recompute_starts_a_stateful_neuron_where_its_forward_started(calls):
+    """A neuron that keeps its state recomputes from the state it began the forward in (not the
+    one the forward left), and gradients flow from call to call through that state, as they do
+    when nothing is recomputed."""
+    g = torch.Generator().manual_seed(1)
+    xs = [(torch.rand(4, 3, 6, generator=g) * 2).requires_grad_() for _ in range(calls)]
+    grads = []
+    for recompute in (False, True):
+        blocks = _stateful_blocks()
+        for x in xs:
+            x.grad = None
+        _calls(blocks, xs, recompute).backward()
+        grads.append([*(x.grad for x in xs), *(p.grad for p in blocks.parameters())])
+        assert all(b[1].state is not None for b in blocks)  # each kept the state it ended in
+    for plain, recomputed in zip(*grads, strict=True):
+        assert torch.equal(plain, recomputed)

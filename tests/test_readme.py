@@ -1,5 +1,9 @@
-"""The README stays true: every Python example runs on its own, as written, and the main job's
-results section is exactly what benches/readme_main_job.py writes from the runs' files."""
+"""The README and the documentation stay true: every Python example in README.md and docs/*.md
+runs on its own, as written, every file they say to save works as they say, and the README's
+main-job results section is exactly what benches/readme_main_job.py writes from the runs' files.
+
+A block fenced as ```` ```python ```` must run; a sketch is fenced with a title
+(```` ```python title="..." ````) and is not run."""
 
 from __future__ import annotations
 
@@ -24,11 +28,15 @@ sys.path.insert(0, str(ROOT / "benches"))
 import readme_main_job as script  # noqa: E402
 from readme_main_job import MainJobRun  # noqa: E402
 
-BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, flags=re.S)
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
+ALL_TEXT = "\n".join(page.read_text() for page in PAGES)
+BLOCKS = [(f"{page.relative_to(ROOT)}, python block {k}", block) for page in PAGES
+          for k, block in enumerate(re.findall(r"```python\n(.*?)```", page.read_text(),
+                                               flags=re.S))]
 FILE_LINE = re.compile(r"# (\w+\.py)\n")  # a block to save as a file starts by naming it
-SNIPPETS = [b for b in BLOCKS if not FILE_LINE.match(b)]
-FILES = {FILE_LINE.match(b)[1]: b for b in BLOCKS if FILE_LINE.match(b)}
-# What the examples' comments promise, checked where a block defines the name.
+SNIPPETS = [(where, b) for where, b in BLOCKS if not FILE_LINE.match(b)]
+FILES = {FILE_LINE.match(b)[1]: b for _, b in BLOCKS if FILE_LINE.match(b)}
+# What docs/usage.md's examples' comments promise, checked where a block defines the name.
 CLAIMS = {
     "logits": lambda v: v.shape == (8, 10),
     "net": lambda v: type(v[1]).__module__.startswith("snnrs"),
@@ -45,20 +53,22 @@ def test_the_readme_has_examples():
     assert len(SNIPPETS) >= 4 and "my_methods.py" in FILES
 
 
-@pytest.mark.parametrize("index", range(len(SNIPPETS)))
-def test_each_python_example_runs_on_its_own(index):
-    block = SNIPPETS[index]
+@pytest.mark.parametrize(("where", "block"), SNIPPETS, ids=[w for w, _ in SNIPPETS])
+def test_each_python_example_runs_on_its_own(where, block, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # what an example writes lands here
     if "spikingjelly" in block:
         pytest.importorskip("spikingjelly.activation_based")
     scope: dict = {"__name__": "readme_example"}
-    exec(compile(block, f"{README} (python block {index})", "exec"), scope)
-    broken = [name for name, holds in CLAIMS.items() if name in scope and not holds(scope[name])]
+    exec(compile(block, where, "exec"), scope)
+    claims = CLAIMS if where.startswith("docs/usage.md") else {}
+    broken = [name for name, holds in claims.items() if name in scope and not holds(scope[name])]
     assert broken == []
 
 
 def commands_for(name: str) -> list[list[str]]:
-    """The README's commands that run the file ``name`` (inline code, line breaks undone)."""
-    found = re.findall(r"`(snnrs [^`]*--import " + re.escape(name) + r"[^`]*)`", TEXT)
+    """The commands the README and docs give to run the file ``name`` (inline code, line
+    breaks undone)."""
+    found = re.findall(r"`(snnrs [^`]*--import " + re.escape(name) + r"[^`]*)`", ALL_TEXT)
     return [shlex.split(" ".join(c.split())) for c in found]
 
 

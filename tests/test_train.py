@@ -238,7 +238,8 @@ def test_every_setting_is_declared_once_and_everything_else_derives_from_it():
     for command, parser in (("distill", sub["distill"]), ("teacher", sub["train-teacher"])):
         dests = {a.dest for a in parser._actions} - {"help", "config", "imports"}
         assert dests == {n for n, s in settings.items() if command in s.commands}, command
-    eval_dests = {a.dest for a in sub["eval"]._actions} - {"help", "checkpoint", "json"}
+    eval_dests = {a.dest for a in sub["eval"]._actions} - {"help", "checkpoint", "json",
+                                                           "imports"}
     assert eval_dests == {n for n, s in settings.items() if s.eval_flag}
     assert TrainConfig.resumable() == {"test_limit", "teacher", "eval_batch_size", "device",
                                        "out", "resume", "force", "tensorboard", "noise",

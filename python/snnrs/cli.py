@@ -180,16 +180,21 @@ def _argument(default: Any, hint: Any, spec: Setting) -> dict[str, Any]:
     return {"type": kind, "metavar": spec.metavar}
 
 
-def _training_flags(p: argparse.ArgumentParser, command: str) -> None:
-    """The flags of ``command`` (``distill`` or ``teacher``), one per declared setting."""
-    p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
-                   help="YAML or TOML file of settings (keys as the flags, e.g. batch_size); "
-                   "flags win")
+def _import_flag(p: argparse.ArgumentParser) -> None:
+    """``--import``, for every command that builds or reads a network: a checkpoint trained
+    with an imported neuron, model or dataset is read back with the same ``--import``."""
     p.add_argument("--import", dest="imports", metavar="MODULE", action="append",
                    default=argparse.SUPPRESS,
                    help="a module or .py file that registers models, methods, datasets or "
                    "neuron kinds (repeatable; installed snnrs.plugins entry points load "
                    "always)")
+
+
+def _training_flags(p: argparse.ArgumentParser, command: str) -> None:
+    """The flags of ``command`` (``distill`` or ``teacher``), one per declared setting."""
+    p.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                   help="YAML or TOML file of settings (keys as the flags, e.g. batch_size); "
+                   "flags win")
     groups: dict[str, argparse._ArgumentGroup] = {}
     hints = get_type_hints(TrainConfig)
     for name, spec in TrainConfig.settings().items():
@@ -287,6 +292,7 @@ class Command:
             line breaks).
         add_parser: for a command whose own module builds its parser (``export``): called with
             the subparsers, in place of the above.
+        imports: whether it takes ``--import`` (the commands that build or read a network).
     """
 
     name: str
@@ -297,14 +303,18 @@ class Command:
     epilog: str | None = None
     formatter: type[argparse.HelpFormatter] = argparse.RawDescriptionHelpFormatter
     add_parser: Callable[[Any], argparse.ArgumentParser] | None = None
+    imports: bool = False
 
     def add_to(self, subparsers: Any) -> argparse.ArgumentParser:
         """Adds this command's parser to ``subparsers``; returns it."""
         if self.add_parser is not None:
-            return self.add_parser(subparsers)
-        p = subparsers.add_parser(self.name, help=self.help, description=self.description,
-                                  epilog=self.epilog, formatter_class=self.formatter)
-        self.arguments(p)
+            p = self.add_parser(subparsers)
+        else:
+            p = subparsers.add_parser(self.name, help=self.help, description=self.description,
+                                      epilog=self.epilog, formatter_class=self.formatter)
+            self.arguments(p)
+        if self.imports:
+            _import_flag(p)
         return p
 
 
@@ -446,17 +456,17 @@ def _list_recipes(args: argparse.Namespace) -> None:
 COMMANDS: tuple[Command, ...] = (
     Command("distill", functools.partial(_train, "distill"),
             help="the main job: teacher, distilled student, baseline",
-            arguments=functools.partial(_training_flags, command="distill"),
+            arguments=functools.partial(_training_flags, command="distill"), imports=True,
             description=_wrap("Train a teacher ANN (unless --teacher), distil a spiking "
                               "student from it, train a plain SNN baseline with the same "
                               "budget, evaluate all three and write a run folder (config, "
                               "metrics, checkpoints, plots, summary.json)."),
             epilog=DISTILL_EXAMPLES),
     Command("train-teacher", functools.partial(_train, "teacher"), help="train an ANN teacher",
-            arguments=functools.partial(_training_flags, command="teacher"),
+            arguments=functools.partial(_training_flags, command="teacher"), imports=True,
             description="Train an ANN (--teacher-model, else --model) for distillation and "
             "evaluate it.", epilog=TEACHER_EXAMPLES),
-    Command("eval", _eval, help="evaluate a checkpoint", arguments=_eval_arguments,
+    Command("eval", _eval, help="evaluate a checkpoint", arguments=_eval_arguments, imports=True,
             description=_wrap("Accuracy, accuracy under Gaussian and salt-and-pepper noise, "
                               "firing rates, synaptic operations and energy of a checkpoint's "
                               "network on its dataset's test split."),
@@ -466,7 +476,7 @@ COMMANDS: tuple[Command, ...] = (
                               "PyTorch loop, and SpikingJelly when it is installed."),
             epilog="examples:\n  snnrs bench\n  snnrs bench --T 8 --N 2^20 --libs snnrs "
             "spikingjelly\n"),
-    Command("export", cli_export.run, add_parser=cli_export.add_parser),
+    Command("export", cli_export.run, add_parser=cli_export.add_parser, imports=True),
     Command("models", _list_models, help="list the registered models",
             arguments=_models_arguments,
             description="List the model registry (names for --model).",

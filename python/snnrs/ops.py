@@ -307,8 +307,11 @@ def lif(
     """Multi-step leaky integrate-and-fire.
 
     Args:
-        x_seq: input current ``[T, *]``. v0: initial membrane ``[*]`` (default ``v_reset``, or
-        0 for soft reset). Others as :class:`snnrs.nn.LIF`.
+        x_seq: input current ``[T, *]``.
+        v0: initial membrane ``[*]`` (default ``v_reset``, or 0 for soft reset).
+
+    The other parameters are those of :class:`snnrs.nn.LIF`.
+
     Returns:
         spikes ``[T, *]`` in ``x_seq``'s dtype and the final membrane ``[*]``.
 
@@ -412,7 +415,8 @@ def unpack_spikes(bits: Tensor, shape: Sequence[int], dtype: torch.dtype) -> Ten
     """The spike tensor that :func:`pack_spikes` packed into ``bits``, exactly.
 
     Args:
-        bits: uint8 ``[ceil(prod(shape) / 8)]``, padding bits 0. shape: the tensor's shape.
+        bits: uint8 ``[ceil(prod(shape) / 8)]``, padding bits 0.
+        shape: the tensor's shape.
         dtype: float16, bfloat16, float32 or float64.
     Returns:
         a contiguous tensor ``shape`` of ``dtype`` on ``bits``' device: set bit -> 1.0, clear

@@ -112,8 +112,9 @@ class StagedNet(nn.Module):
 
     @property
     def memory(self) -> str:
-        """The memory level of its SNN forward with grad: ``"full"``, ``"packed"`` or
-        ``"min"`` (:mod:`snnrs.nn.memory`); gradients are the same at every level."""
+        """The memory level of its SNN forward with grad: ``"full"``, ``"packed"``,
+        ``"balanced"`` or ``"min"`` (:mod:`snnrs.nn.memory`); gradients are the same at every
+        level."""
         return self._memory
 
     @memory.setter

@@ -144,7 +144,7 @@ def check_model_options(name: str, options: Mapping[str, Any]) -> None:
 
 def create(
     name: str, kind: str = "snn", num_classes: int = 10, T: int = 4,
-    neuron: str | NeuronFactory | None = None, **options,
+    neuron: str | NeuronFactory | None = None, **options: Any,
 ) -> nn.Module:
     """Builds a registered model.
 

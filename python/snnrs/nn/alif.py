@@ -43,9 +43,11 @@ class ALIF(BaseNode):
     """Adaptive-threshold leaky integrate-and-fire.
 
     Args:
-        tau: membrane time constant in steps (finite, >= 1). tau_adapt: time constant of the
-        adaptation in steps (finite, >= 1). beta: how much the adaptation raises the threshold
-        (finite, >= 0; 0 is LIF). Others as :class:`~snnrs.nn.LIF`.
+        tau: membrane time constant in steps (finite, >= 1).
+        tau_adapt: time constant of the adaptation in steps (finite, >= 1).
+        beta: how much the adaptation raises the threshold (finite, >= 0; 0 is LIF).
+
+    The other parameters are those of :class:`~snnrs.nn.LIF`.
 
     Example:
         >>> node = ALIF(tau=1.0, tau_adapt=2.0, beta=1.0, step_mode="m")

@@ -48,9 +48,11 @@ class CubaLIF(BaseNode):
     """Current-based leaky integrate-and-fire.
 
     Args:
-        tau: membrane time constant in steps (finite, >= 1). tau_syn: synaptic time constant
-        in steps (finite, >= 1; 1 passes the input straight through: LIF). Others as
-        :class:`~snnrs.nn.LIF`.
+        tau: membrane time constant in steps (finite, >= 1).
+        tau_syn: synaptic time constant in steps (finite, >= 1; 1 passes the input straight
+            through: LIF).
+
+    The other parameters are those of :class:`~snnrs.nn.LIF`.
 
     Example:
         >>> node = CubaLIF(tau=2.0, tau_syn=2.0, step_mode="m")

@@ -41,9 +41,10 @@ class LI(BaseNode):
     """Leaky integrator: outputs its membrane ``V_t`` each step.
 
     Args:
-        tau: time constant in steps (finite, >= 1). decay_input: scale the input by ``1/tau``
-        too. v_rest: where the membrane starts and decays to. See :meth:`from_leak` for
-        ``V <- leak_factor * V + X``.
+        tau: time constant in steps (finite, >= 1). See :meth:`from_leak` for
+            ``V <- leak_factor * V + X``.
+        decay_input: scale the input by ``1/tau`` too.
+        v_rest: where the membrane starts and decays to.
 
     Example:
         >>> LI(tau=2.0, step_mode="m")(torch.ones(3, 1)).flatten().tolist()

@@ -229,42 +229,88 @@ def _parameters(owners: Sequence[nn.Module]) -> list[nn.Parameter]:
     return list(dict.fromkeys(p for m in owners for p in m.parameters()))
 
 
+def _neurons(owners: Sequence[nn.Module]) -> list[nn.Module]:
+    """The neurons among ``owners``' modules, each once."""
+    from .family import BaseNode  # the neurons import this module
+
+    return list(dict.fromkeys(m for owner in owners for m in owner.modules()
+                              if isinstance(m, BaseNode)))
+
+
+def _flat(states: Sequence[Any]) -> list[Tensor]:
+    """The tensors of neuron states, in order (a neuron at rest, ``None``, has none)."""
+    return [t for state in states if state is not None for t in state]
+
+
+def _filled(states: Sequence[Any], tensors: Sequence[Tensor]) -> list[Any]:
+    """``states``' structures (neuron states, ``None`` at rest) holding ``tensors`` in order."""
+    fields = iter(tensors)
+    return [None if s is None else type(s)(*(next(fields) for _ in s)) for s in states]
+
+
+@contextlib.contextmanager
+def _states_as(neurons: Sequence[nn.Module], states: Sequence[Any]) -> Iterator[None]:
+    """Each neuron in the given state, and back in its present one after."""
+    present = [n.state for n in neurons]
+    for neuron, state in zip(neurons, states, strict=True):
+        neuron.state = state
+    try:
+        yield
+    finally:
+        for neuron, state in zip(neurons, present, strict=True):
+            neuron.state = state
+
+
 class _Recomputed(torch.autograd.Function):
-    """``run(x)`` kept as its input only; backward runs it again to differentiate it."""
+    """``run(x)`` kept as its input only; backward runs it again to differentiate it.
+
+    A neuron that keeps its state between calls recomputes from the state it began the forward
+    in. The tensors of that state are inputs and those of the state it ends in are outputs, so
+    gradients flow between calls as they would without recomputation."""
 
     @staticmethod
     def forward(ctx: Any, run: Callable[[Tensor], Tensor], owners: Sequence[nn.Module],
-                x: Tensor, *params: Tensor) -> Tensor:
-        ctx.run, ctx.owners = run, owners
+                neurons: Sequence[nn.Module], n_params: int, x: Tensor,
+                *inputs: Tensor) -> tuple[Tensor, ...]:
+        ctx.run, ctx.owners, ctx.neurons, ctx.n_params = run, owners, neurons, n_params
+        ctx.states = [n.state for n in neurons]
         ctx.autocast = _autocast_state(x.device.type)
         ctx.rng = torch.get_rng_state()
         ctx.cuda_rng = torch.cuda.get_rng_state() if x.is_cuda else None
-        ctx.save_for_backward(x)
-        return run(x)  # autograd.Function runs its forward without recording a graph
+        ctx.save_for_backward(x, *inputs[n_params:])
+        out = run(x)  # autograd.Function runs its forward without recording a graph
+        return (out, *_flat([n.state for n in neurons]))
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        (x,) = ctx.saved_tensors
-        x = x.detach().requires_grad_(ctx.needs_input_grad[2])
-        params = _parameters(ctx.owners)
-        wanted = ([x] if x.requires_grad else []) + [p for p in params if p.requires_grad]
+    def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:
+        x, *state = ctx.saved_tensors
+        needs = ctx.needs_input_grad[4:]
+        x = x.detach().requires_grad_(needs[0])
+        state = [t.detach().requires_grad_(need)
+                 for t, need in zip(state, needs[1 + ctx.n_params:], strict=True)]
+        leaves = [x, *_parameters(ctx.owners), *state]
+        wanted = [t for t in leaves if t.requires_grad]
         enabled, dtype = ctx.autocast
         devices = [x.device] if x.is_cuda else []
-        with _buffers_aside(ctx.owners), torch.random.fork_rng(devices=devices):
+        with _buffers_aside(ctx.owners), _states_as(ctx.neurons, _filled(ctx.states, state)), \
+                torch.random.fork_rng(devices=devices):
             torch.set_rng_state(ctx.rng)
             if ctx.cuda_rng is not None:
                 torch.cuda.set_rng_state(ctx.cuda_rng, x.device)
             with torch.enable_grad(), torch.autocast(x.device.type, dtype, enabled):
-                out = ctx.run(x)
-        grads = iter(torch.autograd.grad(out, wanted, grad, allow_unused=True) if wanted else ())
-        gx = next(grads) if x.requires_grad else None
-        return (None, None, gx, *(next(grads) if p.requires_grad else None for p in params))
+                outs = [ctx.run(x), *_flat([n.state for n in ctx.neurons])]
+        pairs = [(o, g) for o, g in zip(outs, grads, strict=True) if o.requires_grad]
+        found = iter(torch.autograd.grad([o for o, _ in pairs], wanted, [g for _, g in pairs],
+                                         allow_unused=True) if wanted and pairs else ())
+        return (None, None, None, None,
+                *(next(found, None) if t.requires_grad else None for t in leaves))
 
 
 def recompute(run: Callable[[Tensor], Tensor], x: Tensor, owners: Sequence[nn.Module]) -> Tensor:
     """``run(x)``, keeping for backward only ``x`` (packed when it is a neuron's spikes) and
     recomputing ``run`` in backward; ``owners`` are the modules ``run`` uses (their parameters get
-    gradients, their buffers are updated once). Without grad it is just ``run(x)``.
+    gradients, their buffers are updated once, and their neurons recompute from the state each
+    had when ``run`` began). Without grad it is just ``run(x)``.
 
     Shape:
         whatever ``run`` maps ``x`` to; one tensor in, one out.
@@ -280,4 +326,10 @@ def recompute(run: Callable[[Tensor], Tensor], x: Tensor, owners: Sequence[nn.Mo
     if not torch.is_grad_enabled() or not (x.requires_grad or any(p.requires_grad
                                                                   for p in params)):
         return run(x)
-    return _Recomputed.apply(run, tuple(owners), x, *params)
+    neurons = _neurons(owners)
+    out, *ends = _Recomputed.apply(run, tuple(owners), neurons, len(params), x, *params,
+                                   *_flat([n.state for n in neurons]))
+    # the states run left, as the outputs that carry their gradient
+    for neuron, state in zip(neurons, _filled([n.state for n in neurons], ends), strict=True):
+        neuron.state = state
+    return out

@@ -133,10 +133,12 @@ class IF(LIFFamily):
     """Integrate-and-fire: ``H = V + X``.
 
     Args:
-        v_threshold: firing threshold. v_reset: hard-reset value, or ``None`` for soft reset
-        (subtract the threshold). surrogate / alpha: backward surrogate (see
-        :mod:`snnrs.surrogate`; ``alpha=None`` picks its default). detach_reset: treat the
-        reset's spike as a constant in backward. step_mode: ``"s"`` or ``"m"``.
+        v_threshold: firing threshold.
+        v_reset: hard-reset value, or ``None`` for soft reset (subtract the threshold).
+        surrogate: backward surrogate, a name from :mod:`snnrs.surrogate`.
+        alpha: the surrogate's sharpness (``None`` picks its default).
+        detach_reset: treat the reset's spike as a constant in backward.
+        step_mode: ``"s"`` (one step ``[B, ...]``) or ``"m"`` (a sequence ``[T, B, ...]``).
 
     Example:
         >>> node = IF(step_mode="m")
@@ -160,8 +162,10 @@ class LIF(LIFFamily):
 
     Args:
         tau: membrane time constant in steps, finite and >= 1 (1 forgets the state every
-        step). decay_input: scale the input by ``1/tau`` too. Others as :class:`IF`. See
-        :meth:`from_leak` for snnTorch-style ``beta``.
+            step). See :meth:`from_leak` for snnTorch-style ``beta``.
+        decay_input: scale the input by ``1/tau`` too.
+
+    The other parameters are those of :class:`IF`.
 
     Example:
         >>> node = LIF(tau=2.0, step_mode="m")
@@ -212,7 +216,8 @@ class PLIF(LIFFamily):
 
     Args:
         init_tau: initial time constant in steps, finite and > 1 (``w = -ln(init_tau - 1)``).
-        Others as :class:`LIF`.
+
+    The other parameters are those of :class:`LIF`.
 
     Example:
         >>> node = PLIF(init_tau=2.0, step_mode="m")

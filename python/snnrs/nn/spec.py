@@ -80,8 +80,9 @@ class NeuronSpec:
         tau: LIF time constant in steps (finite, >= 1), or PLIF's initial one (> 1).
         leak: leak factor in [0, 1] (``V <- leak * V + X``, snnTorch's ``beta``); when given it
             replaces ``tau`` and implies ``decay_input=False`` (LIF only).
-        decay_input, v_threshold, v_reset, surrogate, alpha, detach_reset: as
-            :class:`snnrs.nn.LIF`; ``v_reset=None`` is soft reset.
+
+    ``decay_input``, ``v_threshold``, ``v_reset`` (``None``: soft reset), ``surrogate``,
+    ``alpha`` and ``detach_reset`` are as in :class:`snnrs.nn.LIF`.
 
     The spec is checked when made: building it once validates every parameter.
     """

@@ -40,6 +40,7 @@ from torch import Tensor, nn
 
 from .. import data, models
 from ..files import write_atomic
+from ..registry import UnknownNameError
 
 FORMAT = "snnrs.checkpoint"
 VERSION = 2  # 2: the model as a ModelSpec, the dataset and normalisation under "data"
@@ -259,6 +260,11 @@ def model_spec(ckpt: dict[str, Any], path: str | os.PathLike = "checkpoint") -> 
     description = entry(ckpt, "model", path)
     try:
         return models.ModelSpec.from_dict(description)
+    except UnknownNameError as e:
+        raise CheckpointError(
+            f"{path} was trained with something this process has not registered: {e.args[0]} "
+            "(a file that registers it is read with --import FILE, as the run that trained "
+            "it was)") from None
     except (KeyError, ValueError, TypeError) as e:
         raise CheckpointError(f"{path} has no usable model description: {e}") from None
 

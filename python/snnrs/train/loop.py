@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars everywhere (tqdm.auto wants ipywidgets in Jupyter)
 
 from .. import data, evaluate, models
 from ..distill import Method
@@ -224,9 +224,9 @@ def out_of_memory_advice(cfg: TrainConfig, error: BaseException) -> str:
     Example:
         >>> advice = out_of_memory_advice(TrainConfig(), RuntimeError("CUDA out of memory."))
         >>> advice.split("; ")[0], "try --memory min" in advice
-        ('CUDA out of memory.', True)
+        ('CUDA out of memory', True)
     """
-    first = (str(error).strip().splitlines() or ["out of memory"])[0]
+    first = (str(error).strip().splitlines() or ["out of memory"])[0].rstrip(".;: ")
     smaller = "a smaller --batch-size or --T"
     if cfg.memory == "min":
         return f"{first}; a training step at --memory min did not fit: try {smaller}"

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars everywhere (tqdm.auto wants ipywidgets in Jupyter)
 
 from .._checks import check_int
 from ..datasets import register_dataset
