@@ -212,6 +212,9 @@ def test_a_collapsed_network_is_named_with_where_it_collapsed():
     summary["networks"]["student"]["single_class"] = ["gaussian_0.2"]
     assert "**student collapsed**: it predicts a single class for every image under " \
         "gaussian_0.2" in report(summary)
+    summary["networks"]["student"]["single_class"] = ["clean", "gaussian_0.2"]
+    assert "every image under clean images, gaussian_0.2, so its accuracy there is the share " \
+        "of that class" in " ".join(report(summary).split())
 
 
 def test_caption_says_how_student_and_baseline_started():

@@ -262,9 +262,10 @@ def _collapses(summary: dict[str, Any]) -> list[str]:
     lines = []
     for name, r in summary["networks"].items():
         if r.get("single_class"):
+            where = ", ".join("clean images" if c == "clean" else c for c in r["single_class"])
             lines += [f"**{name} collapsed**: it predicts a single class for every image under "
-                      f"{', '.join(r['single_class'])}, so its accuracy there is the share of "
-                      "that class, not a measure of robustness.", ""]
+                      f"{where}, so its accuracy there is the share of that class, not a "
+                      "measure of what it learnt.", ""]
     return lines
 
 
