@@ -19,16 +19,14 @@ EXAMPLE = re.compile(r"^(\s*)Example:\s*$", flags=re.M)
 
 def _find(scope: griffe.Object, path: str) -> str | None:
     """The full path of ``path`` as seen from ``scope`` and its parents, or None."""
+    head, _, rest = path.partition(".")
     while scope is not None:
         try:
-            return scope.resolve(path)
-        except Exception:
-            head, _, rest = path.partition(".")
-            try:
-                target = scope.resolve(head)
-                return f"{target}.{rest}" if rest else target
-            except Exception:
-                scope = scope.parent
+            target = scope.resolve(head)
+        except griffe.NameResolutionError:
+            scope = scope.parent
+            continue
+        return f"{target}.{rest}" if rest else target
     return None
 
 
