@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,11 +31,13 @@ import torch
 from PIL import Image
 from snnrs import data
 from snnrs.data.events.datasets import CIFAR10_CLASSES
+from snnrs.models.measure import _macs_per_output
 from snnrs.train import TrainConfig, checkpoint
 from snnrs.train.jobs import network_spec
 from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_augment import median_seconds
 from results import write_section
 
 START, END = "<!-- event-density:start -->", "<!-- event-density:end -->"
@@ -60,23 +60,6 @@ class Layer:
         return 2 * self.macs / (self.forward_ms * 1e6)
 
 
-def _macs(module: nn.Module, x: Tensor, y: Tensor) -> int:
-    if isinstance(module, nn.Conv2d):
-        k = module.kernel_size[0] * module.kernel_size[1]
-        return y.numel() * (module.in_channels // module.groups) * k
-    return y.numel() * module.in_features
-
-
-def _median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
-
-
 def layers_of(net: nn.Module, images: Tensor, repeats: int) -> list[Layer]:
     """Every convolution and linear layer of ``net`` on ``images``, in the order they ran."""
     seen: dict[str, tuple[nn.Module, Tensor, Tensor]] = {}
@@ -95,7 +78,7 @@ def layers_of(net: nn.Module, images: Tensor, repeats: int) -> list[Layer]:
     found = []
     for name, (module, x, y) in seen.items():
         with torch.no_grad():
-            forward = _median_ms(lambda m=module, x=x: m(x), repeats)
+            forward = 1e3 * median_seconds(lambda m=module, x=x: m(x), repeats)
         x_grad = x.clone().requires_grad_()
 
         def step(m=module, x=x_grad):
@@ -104,8 +87,8 @@ def layers_of(net: nn.Module, images: Tensor, repeats: int) -> list[Layer]:
             m(x).sum().backward()
 
         found.append(Layer(name, tuple(x.shape), float((x != 0).float().mean()),
-                           bool(((x == 0) | (x == 1)).all()), _macs(module, x, y), forward,
-                           _median_ms(step, repeats)))
+                           bool(((x == 0) | (x == 1)).all()), y.numel() * _macs_per_output(module),
+                           forward, 1e3 * median_seconds(step, repeats)))
     return found
 
 
