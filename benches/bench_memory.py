@@ -51,11 +51,12 @@ from bench_training import to_spikingjelly
 from results import publish, table_head
 from snnrs import models
 from snnrs.models.network import stage_units
-from snnrs.nn.memory import LEVELS, count_saved
+from snnrs.nn.memory import DEFAULT, LEVELS, count_saved
 from torch import nn
 
 START, END = "<!-- memory-bench:start -->", "<!-- memory-bench:end -->"
-VARIANTS = {**{level: f"snnrs {level}" for level in LEVELS}, "sj": "SpikingJelly",
+VARIANTS = {**{level: f"snnrs {level}" + (" (default)" if level == DEFAULT else "")
+               for level in LEVELS}, "sj": "SpikingJelly",
             "sj-memopt": "SpikingJelly memopt level 1"}
 MB = 2.0**20
 _OPEN: list = []  # the counts saved_bytes has open, for memopt's packed inputs

@@ -122,6 +122,7 @@ def measure(lib: str, cfg: TrainConfig, batch: int, repeats: int, device: str) -
                if needs_teacher(cfg.method) else None)
     if lib == "spikingjelly":
         to_spikingjelly(student)
+        student.memory = "full"  # snnrs's levels leave SpikingJelly's neurons alone
     method: Method = create_method(cfg.method, student, teacher, **cfg.method_options)
     if cfg.teacher_norm == "train":
         method.use_teacher_batch_stats()

@@ -19,6 +19,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 from mkdocs.structure.files import File, Files
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,12 +88,14 @@ def memory_levels(text: str) -> plt.Figure:
     left.set_xlim(right=left.get_xlim()[1] * 5)  # room for the labels
     left.set_title("spiking ResNet-19, T = 4, batch 16")
     Ts = [int(r["T"]) for r in growth]
-    snnrs_colors = iter(plt.cm.Blues([0.95, 0.75, 0.55, 0.4]))
-    for key in [k for k in growth[0] if k.endswith(" MB") and k != "floor MB"]:
+    keys = [k for k in growth[0] if k.endswith(" MB") and k != "floor MB"]
+    ours = [k for k in keys if k.startswith("snnrs")]
+    snnrs_colors = iter(plt.cm.Blues(np.linspace(0.95, 0.4, len(ours))))
+    for key in keys:
         label = key.removesuffix(" MB")
-        peer = label.startswith("SpikingJelly")
-        right.plot(Ts, [_number(r[key]) for r in growth], "s--" if "memopt" in label else "o-",
-                   label=label, color="C1" if peer else next(snnrs_colors))
+        style = "s--" if "memopt" in label else ".:" if "default" in label else "o-"
+        right.plot(Ts, [_number(r[key]) for r in growth], style, label=label,
+                   color="C1" if key not in ours else next(snnrs_colors))
     right.plot(Ts, [_number(r["floor MB"]) for r in growth], "k--", label="floor")
     right.set_xscale("log", base=2)
     right.set_yscale("log")

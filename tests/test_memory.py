@@ -322,3 +322,44 @@ def test_recompute_starts_a_stateful_neuron_where_its_forward_started(calls):
         assert all(b[1].state is not None for b in blocks)  # each kept the state it ended in
     for plain, recomputed in zip(*grads, strict=True):
         assert torch.equal(plain, recomputed)
+
+
+def test_auto_packs_a_small_step_and_recomputes_one_over_the_budget(monkeypatch):
+    torch.manual_seed(0)
+    net = models.create("convnet", kind="snn", T=2, v_threshold=0.5)
+    x, y = torch.rand(6, 1, 28, 28) * 2, torch.randint(0, 10, (6,))
+    kept = levels_agree(net, x, y)  # auto's probe included: same gradients and statistics
+    assert kept["auto"] == kept["packed"] < memory.AUTO_BUDGET
+    monkeypatch.setattr(memory, "AUTO_BUDGET", kept["packed"] // 2)
+    assert step(copy.deepcopy(net), x, y, "auto")[3].bytes == kept["balanced"] < kept["packed"]
+
+
+@pytest.mark.parametrize(("name", "image"), [("convnet", (1, 28, 28)), ("resnet20", (3, 16, 16))])
+def test_auto_estimates_a_batch_from_eight_samples(name, image):
+    torch.manual_seed(0)
+    net = models.create(name, kind="snn", T=2, in_channels=image[0])
+    x = torch.rand(64, *image)
+    with memory.count_saved() as kept, memory.saving("packed"):
+        net.head(net.run_stages(x))
+    eight = memory.probe_saved(lambda h: net.head(net.run_stages(h)), x[:8].clone(), [net])
+    assert kept.bytes == pytest.approx(8 * eight, rel=0.02)
+
+
+def test_the_probe_leaves_statistics_states_random_numbers_and_hooks_alone():
+    torch.manual_seed(0)
+    neuron = LIF(tau=2.0)  # single-step: keeps its charge between calls
+    net = nn.Sequential(nn.Linear(64, 64), nn.BatchNorm1d(64), neuron, nn.Dropout(0.5),
+                        nn.Linear(64, 8)).train()
+    net(torch.rand(4, 64) * 4)
+    probe = torch.rand(2, 64) * 4
+    calls = []
+    neuron.register_forward_hook(lambda *_: calls.append(1))  # a firing-rate recording, say
+    before = copy.deepcopy(net.state_dict()), neuron.state.v.clone(), torch.get_rng_state()
+    assert memory.probe_saved(net, probe, [net]) > 0
+    after = net.state_dict(), neuron.state.v, torch.get_rng_state()
+    assert all(torch.equal(before[0][k], after[0][k]) for k in before[0])
+    assert torch.equal(before[1], after[1]) and torch.equal(before[2], after[2])
+    assert not calls
+    neuron.reset()
+    net(probe)
+    assert calls == [1]  # the hook is back

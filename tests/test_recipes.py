@@ -15,6 +15,7 @@ from snnrs import cli, data, models
 from snnrs.distill import create_method
 from snnrs.distill.rate import rate_forward
 from snnrs.models.layers import Spiking, StepBatchNorm2d
+from snnrs.nn import AvgPool2d
 from snnrs.recipes import RECIPES, Recipe, read_recipe, register_recipe
 from snnrs.train import TrainConfig, jobs
 from snnrs.train.loop import make_optimizer
@@ -156,7 +157,7 @@ def test_samd_student_is_the_reference_resnet19():
     assert net.stem[0].out_channels == 128
     assert net.stage_shapes((3, 32, 32)) == [(128, 32, 32), (256, 16, 16), (512, 8, 8)]
     down = net.stages[1][0].shortcut
-    assert [type(m) for m in down] == [nn.AvgPool2d, nn.Conv2d, nn.BatchNorm2d]
+    assert [type(m) for m in down] == [AvgPool2d, nn.Conv2d, nn.BatchNorm2d]
     assert down[0].kernel_size == 2 and down[1].stride == (1, 1) and down[1].kernel_size == (1, 1)
     assert isinstance(net.stages[-1][-1].act2, nn.ReLU)                # the last block: a ReLU
     assert spiking_layers(net) == 1 + 2 * 8 - 1                        # stem + blocks - last

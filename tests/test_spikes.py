@@ -266,11 +266,11 @@ def test_the_rust_boundary_checks_every_buffer():
     assert _core.pack_spikes(ctx, x=buf(x), bits=bits_buf(bits)) == 4
     assert bits.tolist() == [0, 0]  # no partial result
     out = torch.empty(9, dtype=torch.float64)
+    # a buffer is an address: the tensor behind it must outlive the call
+    padded, valid = (torch.tensor(v, dtype=torch.uint8) for v in ([0, 2], [9, 1]))
     with pytest.raises(ValueError, match=re.escape("bits has padding bits set")):
-        _core.unpack_spikes(ctx, bits=bits_buf(torch.tensor([0, 2], dtype=torch.uint8)),
-                            out=buf(out))
+        _core.unpack_spikes(ctx, bits=bits_buf(padded), out=buf(out))
     with pytest.raises(ValueError, match=re.escape("bits has 1 elements, expected 2")):
         _core.unpack_spikes(ctx, bits=bits_buf(bits[:1]), out=buf(out))
-    assert _core.unpack_spikes(ctx, bits=bits_buf(torch.tensor([9, 1], dtype=torch.uint8)),
-                               out=buf(out)) is None
+    assert _core.unpack_spikes(ctx, bits=bits_buf(valid), out=buf(out)) is None
     assert out.tolist() == [1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0]

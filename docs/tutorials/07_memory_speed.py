@@ -4,7 +4,8 @@
 # Training a spiking network by backpropagation through time keeps, for every neuron and
 # every time step, what the backward pass will need. snnrs lets you choose how much of that
 # is kept: four *memory levels* (`full`, `packed`, `balanced`, `min`) that give the same
-# gradients for different amounts of memory and recomputation. This tutorial measures, on a
+# gradients for different amounts of memory and recomputation, and `auto`, the default, which
+# picks `packed` or `balanced` by what a step would keep. This tutorial measures, on a
 # small zoo network, what each level keeps and how long a training step takes at each,
 # checks that the gradients are identical, then turns the numbers into a guide: which level
 # and which `snnrs distill` flags to pick on a GPU that runs out of memory and on a CPU. It
@@ -31,10 +32,10 @@ from torch import nn
 torch.manual_seed(0)
 T, B = 4, 8                      # time steps, images per batch
 print("memory levels:", memory.LEVELS, "| default:", memory.DEFAULT)
-assert memory.LEVELS == ("full", "packed", "balanced", "min") and memory.DEFAULT == "packed"
+assert memory.LEVELS == ("full", "packed", "balanced", "min", "auto") and memory.DEFAULT == "auto"
 
 # %% [markdown]
-# ## The four levels
+# ## The levels
 #
 # In a spiking network, most of what autograd keeps is of two kinds, one tensor of each per
 # neuron and time step: the **spikes** (every conv or linear after a neuron keeps its input
@@ -45,9 +46,10 @@ assert memory.LEVELS == ("full", "packed", "balanced", "min") and memory.DEFAULT
 # | level | kept for backward | extra work |
 # |---|---|---|
 # | `full` | everything, as each layer saves it | none |
-# | `packed` (default) | spikes at 1 bit each, analog values as saved | packing |
+# | `packed` | spikes at 1 bit each, analog values as saved | packing |
 # | `balanced` | as `min`, but the last stage is `packed` | as `min`, less the last stage |
 # | `min` | only the spikes entering each block, at 1 bit each | one more forward per block |
+# | `auto` (default) | `balanced` over 256 MiB a step, else `packed` | 8 images' forward, once |
 #
 # At `min` everything inside a block is recomputed in the backward pass from the block's
 # input; `balanced` leaves the last stage (the smallest feature maps) out of that.
@@ -117,6 +119,7 @@ for level, count in kept.items():
 assert kept["full"].bytes > kept["packed"].bytes > kept["balanced"].bytes > kept["min"].bytes
 assert kept["full"].packed == 0 < kept["min"].packed
 print(f"\nmin keeps {8 * kept['min'].bytes / steps:.2f} bits per neuron-step")
+assert kept["auto"].bytes == kept["packed"].bytes   # 8 images keep far less than 256 MiB
 assert 8 * kept["min"].bytes / steps < 1       # under one bit: only the blocks' inputs
 
 # %% [markdown]
@@ -183,7 +186,7 @@ assert "memory" in TrainConfig.resumable()
 print(f"after {len(times['full']) + 1} SGD steps at each level: identical weights and statistics")
 
 # %%
-colors = ["tab:gray", "tab:blue", "tab:green", "tab:orange"]
+colors = ["tab:gray", "tab:blue", "tab:green", "tab:orange", "tab:purple"]
 fig, (ax_mem, ax_time) = plt.subplots(1, 2, figsize=(9, 3.6))
 levels = list(memory.LEVELS)
 bars = ax_mem.bar(levels, [kept[lv].bytes / 1e6 for lv in levels], color=colors)
@@ -229,6 +232,19 @@ for level in memory.LEVELS:
     print(f"{level:<9}" + "".join(f"{n / 1e6:>11.2f} MB" for n in row))
     assert 1.95 < row[1] / row[0] < 2.05, level       # twice the batch: twice the bytes
     assert 1.75 < row[2] / row[0] <= 2.0, level        # twice T: nearly twice
+
+# %% [markdown]
+# This growth is what `auto` reads. For each image shape it measures once what 8 images keep
+# at `packed` (a forward that changes nothing in the network: BatchNorm statistics, neuron
+# states and the random state are left as they were), scales that to the batch, and runs the
+# step at `balanced` when the result passes `memory.AUTO_BUDGET` (256 MiB), else at `packed`.
+
+# %%
+net = copy.deepcopy(base).train()
+chosen = {b: net.auto_level(torch.rand(b, 3, 32, 32)) for b in (8, 64, 512)}
+for b, level in chosen.items():
+    print(f"batch {b:>3}, T={T}: auto runs at {level}")
+assert chosen[8] == "packed" and chosen[512] == "balanced"
 
 # %% [markdown]
 # ## Your own network
@@ -328,7 +344,7 @@ for case, flags in command_lines.items():
     if case == "config, then a flag":
         assert cfg.memory == "balanced"
     if case == "CPU":
-        assert (cfg.memory, cfg.amp, cfg.device) == ("packed", "auto", "cpu")
+        assert (cfg.memory, cfg.amp, cfg.device) == ("auto", "auto", "cpu")
 assert os.listdir(workdir) == ["gpu.yaml"]    # reading the settings wrote nothing
 tmp.cleanup()
 
@@ -340,7 +356,8 @@ tmp.cleanup()
 #
 # **On a GPU that runs out of memory**
 #
-# 1. Start at the default, `packed`. If a training step does not fit, `snnrs distill` stops,
+# 1. Start at the default, `auto`: it packs spikes, and recomputes (`balanced`) when a step
+#    would keep more than 256 MiB at `packed`. If a step does not fit, `snnrs distill` stops,
 #    says so and suggests `--memory min` (config key `memory: min`): it keeps only the
 #    spikes entering each block, under one bit per neuron-step (measured above), for one
 #    more forward of every block in each step.
@@ -363,10 +380,10 @@ tmp.cleanup()
 #
 # **On a CPU**
 #
-# 1. When the step fits in RAM, keep `packed` (the default) or use `full`, and read the
+# 1. When the step fits in RAM, keep `auto` (the default), `packed` or `full`, and read the
 #    step-time column above for the difference on your machine. `balanced` and `min` trade time
 #    for memory: on the main job's small convnet, [Training memory](../memory.html) reports
-#    `balanced` 25% slower than `packed`.
+#    `balanced` 20 to 30% slower than `packed`, which is why `auto` packs below 256 MiB.
 # 2. `--amp auto` means full precision on the CPU; `--amp bf16` is allowed, `--amp fp16` is
 #    refused.
 # 3. The CPU kernels run on `torch.get_num_threads()` threads: set it with

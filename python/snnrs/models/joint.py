@@ -258,7 +258,7 @@ class JointNet(StagedNet):
                 logits.append(z)
                 feats.append(f)
 
-        with self.saving():
+        with self.saving(x):
             h = self.run_stages(x, branch)
             f = self.head.features(h)
             logits.insert(0, self.head.fc(f))

@@ -113,20 +113,38 @@ class StagedNet(nn.Module):
     @property
     def memory(self) -> str:
         """The memory level of its SNN forward with grad: ``"full"``, ``"packed"``,
-        ``"balanced"`` or ``"min"`` (:mod:`snnrs.nn.memory`); gradients are the same at every
-        level."""
+        ``"balanced"``, ``"min"`` or ``"auto"`` (:mod:`snnrs.nn.memory`); gradients are the
+        same at every level."""
         return self._memory
 
     @memory.setter
     def memory(self, level: str) -> None:
         self._memory = memory.check_level(level)
+        self._packed_bytes_per_sample: dict[tuple, float] = {}
 
-    def saving(self) -> contextlib.AbstractContextManager[None]:
-        """The memory level a forward runs at now: :attr:`memory` when the SNN form runs with
-        grad in eager mode, else ``"full"`` (nothing is kept, an ANN keeps no spikes, and under
-        ``torch.compile`` the compiler plans what is saved)."""
+    def saving(self, x: Tensor) -> contextlib.AbstractContextManager[None]:
+        """The memory level a forward of ``x`` runs at: :attr:`memory` (``"auto"`` decided for
+        ``x``'s batch by :meth:`auto_level`) when the SNN form runs with grad in eager mode,
+        else ``"full"`` (nothing is kept, an ANN keeps no spikes, and under ``torch.compile``
+        the compiler plans what is saved)."""
         level = self._memory if self.spiking and torch.is_grad_enabled() else "full"
+        if level == "auto":
+            level = "packed" if torch.compiler.is_compiling() else self.auto_level(x)
         return memory.saving(level)
+
+    def auto_level(self, x: Tensor) -> str:
+        """What ``"auto"`` memory runs a training forward of the batch ``x`` at: ``"balanced"``
+        when the step would keep more than :data:`snnrs.nn.memory.AUTO_BUDGET` bytes at
+        ``"packed"``, else ``"packed"``. The bytes per sample are measured once per sample shape
+        on up to 8 samples (:func:`snnrs.nn.memory.probe_saved`, which changes no state)."""
+        batch_dim = 1 if self.time_first and x.dim() == 5 else 0
+        key = (tuple(x.shape[:batch_dim] + x.shape[batch_dim + 1:]), x.dtype, x.device)
+        per_sample = self._packed_bytes_per_sample.get(key)
+        if per_sample is None:
+            probe = x.narrow(batch_dim, 0, min(8, x.shape[batch_dim])).clone()  # its own storage
+            kept = memory.probe_saved(lambda h: self.head(self.run_stages(h)), probe, [self])
+            per_sample = self._packed_bytes_per_sample[key] = kept / probe.shape[batch_dim]
+        return memory.auto_level(per_sample * x.shape[batch_dim])
 
     def run_stages(self, x: Tensor, on_stage: Callable[[int, Tensor], None] | None = None
                    ) -> Tensor:
@@ -231,7 +249,7 @@ class StagedNet(nn.Module):
 
     def forward_steps(self, x: Tensor) -> Tensor:
         """Per-step logits ``[steps, B, classes]``."""
-        with self.saving():
+        with self.saving(x):
             return self.to_time(self.head(self.run_stages(x)))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -240,7 +258,7 @@ class StagedNet(nn.Module):
     def forward_features(self, x: Tensor) -> Features:
         """Logits and every stage's output (time-first in an SNN); see :class:`Features`."""
         outputs: list[Tensor] = []
-        with self.saving():
+        with self.saving(x):
             h = self.run_stages(x, lambda _, h: outputs.append(self.to_time(h) if self.spiking
                                                                 else h))
             return Features(self.aggregate(self.to_time(self.head(h))), outputs)

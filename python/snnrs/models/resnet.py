@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from ..nn import AvgPool2d
 from .layers import Layers
 from .network import Head, StagedNet
 
@@ -44,7 +45,7 @@ class BasicBlock(nn.Module):
         if stride != 1 or c_in != c_out:
             pool = shortcut == "avgpool" and stride != 1
             self.shortcut = nn.Sequential(
-                *([nn.AvgPool2d(stride)] if pool else []),
+                *([AvgPool2d(stride)] if pool else []),
                 layers.conv(c_in, c_out, 1, 1 if pool else stride), layers.bn(c_out))
         self.act2 = out_act if out_act is not None else layers.act()
 

@@ -11,10 +11,11 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from ..nn import AvgPool2d
 from .layers import Layers
 from .network import Head, StagedNet
 
-POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
+POOLS = {"avg": AvgPool2d, "max": nn.MaxPool2d}
 
 
 def conv_stack(

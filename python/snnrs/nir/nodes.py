@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from .. import surrogate as sg
 from .._contract import compute_dtype, leak_rate
-from ..nn import BaseNode, nir_form
+from ..nn import AvgPool2d, BaseNode, nir_form
 from ..nn.family import nir_readers
 from ._lib import require
 
@@ -285,7 +285,7 @@ def _pool(node: Any, dt: float, dtype: torch.dtype) -> nn.Module:
     padding = _ints(node.padding, 2, "padding")
     if type(node).__name__ == "SumPool2d":
         return SumPool2d(kernel, stride, padding)
-    return nn.AvgPool2d(kernel, stride, padding)
+    return AvgPool2d(kernel, stride, padding)
 
 
 def _flatten(node: Any, dt: float, dtype: torch.dtype) -> nn.Module:

@@ -15,6 +15,7 @@ from .cuba import CubaLIF
 from .family import BaseNode, kernel_for, register_kernel, unregister_kernel
 from .li import LI
 from .neurons import IF, LIF, PLIF, LIFFamily, reset
+from .pool import AvgPool2d
 from .replace import SnnTorchLeaky, Unsupported, replace_neurons
 from .spec import NEURONS, NeuronSpec, register_family, register_neuron
 
@@ -25,6 +26,7 @@ __all__ = [
     "LIF",
     "NEURONS",
     "PLIF",
+    "AvgPool2d",
     "BaseNode",
     "CubaLIF",
     "LIFFamily",

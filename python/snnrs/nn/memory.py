@@ -13,6 +13,10 @@ is kept:
 * ``"min"``: only the spikes entering each block (a residual block, or a run of layers ending in
   a neuron), packed; everything inside a block is recomputed from them in backward (one more
   forward of the block). The floor: about 1 bit per neuron-step.
+* ``"auto"`` (the default): ``"balanced"`` where a step at ``"packed"`` would keep more than
+  :data:`AUTO_BUDGET` bytes, else ``"packed"``: recomputation costs a fifth to a third more
+  time, worth paying only where the memory matters. A zoo network measures what it would keep
+  on 8 samples of its first batch (:func:`probe_saved`) and scales by the batch.
 
 Gradients, losses and BatchNorm statistics are bit-identical at every level: packing is refused
 for any tensor that is not exactly 0/1 (checked, never assumed), and a recomputed block runs the
@@ -45,11 +49,25 @@ from torch import Tensor, nn
 
 from .. import ops
 
-LEVELS = ("full", "packed", "balanced", "min")
-DEFAULT = "packed"
+LEVELS = ("full", "packed", "balanced", "min", "auto")
+DEFAULT = "auto"
 """The level the zoo's networks and ``snnrs distill`` train at unless told otherwise."""
 
+AUTO_BUDGET = 256 * 2**20
+"""Bytes a training step may keep at ``"packed"`` before ``"auto"`` recomputes (``"balanced"``):
+a spiking ResNet-19 at T=4 keeps about 45 MB an image, the main job's convnet 0.5 MB."""
+
 _SMALLEST_PACKED = 1024  # elements: below this, packing saves less than its bookkeeping
+
+
+def auto_level(packed_bytes: float) -> str:
+    """What ``"auto"`` runs a step at that would keep ``packed_bytes`` at ``"packed"``.
+
+    Example:
+        >>> auto_level(30e6), auto_level(700e6)
+        ('packed', 'balanced')
+    """
+    return "balanced" if packed_bytes > AUTO_BUDGET else "packed"
 
 
 def check_level(level: str) -> str:
@@ -141,8 +159,8 @@ def mark_spikes(t: Tensor) -> Tensor:
 def saving(level: str) -> Iterator[None]:
     """Runs the forward inside at memory ``level`` (see the module's docstring); a neuron's
     spikes that a later layer saves are kept packed at every level but ``"full"``. What
-    ``"balanced"`` and ``"min"`` recompute is the network's part (:func:`recompute`); here they
-    pack as ``"packed"``.
+    ``"balanced"``, ``"min"`` and ``"auto"`` recompute is the network's part
+    (:func:`recompute`); here they pack as ``"packed"``.
     Under ``torch.compile`` it does nothing: the compiler plans what is saved.
 
     Example:
@@ -153,7 +171,8 @@ def saving(level: str) -> Iterator[None]:
         >>> bool((lin.weight.grad == 1).all())
         True
     """
-    check_level(level)
+    if check_level(level) == "auto":
+        level = "packed"
     if torch.compiler.is_compiling():  # the compiler plans what is saved
         yield
         return
@@ -200,6 +219,33 @@ def count_saved() -> Iterator[SavedCount]:
         _COUNTS.remove(count)
 
 
+def probe_saved(run: Callable[[Tensor], Tensor], x: Tensor, owners: Sequence[nn.Module]) -> int:
+    """The bytes a forward of ``run(x)`` keeps for backward at ``"packed"``, its neurons
+    starting at rest, leaving ``owners`` (the modules ``run`` uses) as they were: BatchNorm
+    statistics, neuron states and the random state are untouched, and the modules' own forward
+    and backward hooks (a firing-rate recording, an activity regulariser) do not see it.
+    ``"auto"`` calls it on a few samples of a batch.
+
+    Example:
+        >>> from snnrs.nn import LIF
+        >>> net = torch.nn.Sequential(LIF(tau=2.0), torch.nn.Linear(4096, 2))
+        >>> probe_saved(net, torch.rand(2, 4096) * 2, [net])   # 2 x 4096 spikes, 1 bit each
+        1024
+    """
+    devices = [x.device] if x.is_cuda else []
+    neurons = _neurons(owners)
+    outer = _COUNTS[:]  # a count around the forward that asked sees the forward, not the probe
+    _COUNTS.clear()
+    try:
+        with _buffers_aside(owners), _hooks_aside(owners), \
+                _states_as(neurons, [None] * len(neurons)), \
+                torch.random.fork_rng(devices=devices), count_saved() as kept, saving("packed"):
+            run(x)
+    finally:
+        _COUNTS[:] = outer
+    return kept.bytes
+
+
 # ---------------------------------------------------------------------------------------------
 # "min": blocks recomputed in backward from their packed input.
 
@@ -222,6 +268,25 @@ def _buffers_aside(owners: Sequence[nn.Module]) -> Iterator[None]:
     finally:
         for m, name, b in lent.values():
             m._buffers[name] = b
+
+
+_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+
+
+@contextlib.contextmanager
+def _hooks_aside(owners: Sequence[nn.Module]) -> Iterator[None]:
+    """Runs with no forward or backward hooks on ``owners``' modules, and puts them back."""
+    modules = list(dict.fromkeys(m for owner in owners for m in owner.modules()))
+    kept = [{name: getattr(m, name) for name in _HOOKS} for m in modules]
+    for m in modules:
+        for name in _HOOKS:
+            setattr(m, name, type(getattr(m, name))())
+    try:
+        yield
+    finally:
+        for m, hooks in zip(modules, kept, strict=True):
+            for name, value in hooks.items():
+                setattr(m, name, value)
 
 
 def _parameters(owners: Sequence[nn.Module]) -> list[nn.Parameter]:

@@ -268,7 +268,8 @@ class TrainConfig:
     memory: str = setting(
         memory.DEFAULT, "what a training step of the SNN keeps for backward: full (everything), "
         "packed (spikes at 1 bit each), min (only each block's input spikes, the rest "
-        "recomputed: one more forward), balanced (min in all stages but the last); gradients "
+        "recomputed: one more forward), balanced (min in all stages but the last), auto "
+        "(balanced when a step would keep over 256 MiB at packed, else packed); gradients "
         "are identical at every level", "running",
         resumable=True, choices=lambda: memory.LEVELS)
     skip_nonfinite: bool = setting(
