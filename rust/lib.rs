@@ -9,6 +9,7 @@ pub mod boundary;
 pub mod cuda;
 pub mod dtype;
 pub mod error;
+pub mod event_conv;
 pub mod families;
 pub mod float;
 pub mod isa;

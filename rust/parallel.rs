@@ -56,6 +56,7 @@ fn with_pool<R>(threads: usize, f: impl FnOnce(&rayon::ThreadPool) -> R) -> Resu
 }
 
 /// Chunk `c` of `0..n`.
+#[cfg(test)]
 fn chunk_range(c: usize, n: usize) -> Range<usize> {
     c * CHUNK..((c + 1) * CHUNK).min(n)
 }
@@ -67,8 +68,25 @@ where
     R: Send,
     F: Fn(Range<usize>) -> R + Sync + Send,
 {
-    let count = n.div_ceil(CHUNK);
-    let chunk = |c| chunk_range(c, n);
+    map_chunks_of(n, CHUNK, work, threads, f)
+}
+
+/// As [`map_chunks`], with chunks of `size` (at least 1) items instead of [`CHUNK`]: for loops
+/// whose items are large (a convolution's output rows, its input channels).
+pub fn map_chunks_of<R, F>(
+    n: usize,
+    size: usize,
+    work: usize,
+    threads: usize,
+    f: F,
+) -> Result<Vec<R>>
+where
+    R: Send,
+    F: Fn(Range<usize>) -> R + Sync + Send,
+{
+    let size = size.max(1);
+    let count = n.div_ceil(size);
+    let chunk = |c: usize| c * size..((c + 1) * size).min(n);
     if threads <= 1 || work < SERIAL_WORK || count <= 1 {
         return Ok((0..count).map(|c| f(chunk(c))).collect());
     }
@@ -116,6 +134,15 @@ impl<F> SharedOut<F> {
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn slice(&self, offset: usize, range: &Range<usize>) -> &mut [F] {
         std::slice::from_raw_parts_mut(self.0.add(offset + range.start), range.len())
+    }
+
+    /// Writes `v` at `index`.
+    ///
+    /// # Safety
+    /// `index` must lie inside the buffer, and no other thread may read or write that element.
+    #[inline(always)]
+    pub(crate) unsafe fn write(&self, index: usize, v: F) {
+        self.0.add(index).write(v)
     }
 }
 

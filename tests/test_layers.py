@@ -21,7 +21,7 @@ LAYERS = [
     {"recipes"},
     {"_contract", "reference"},
     {"backends"},
-    {"ops"},
+    {"ops", "event_conv"},
     {"nn"},
     {"models"},
     {"data"},

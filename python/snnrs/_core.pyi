@@ -12,8 +12,8 @@ from typing import ClassVar, final, overload
 __all__ = [
     "CHUNK", "CUDA_BLOCK", "Cpu", "Cuda", "DType", "Params", "__version__", "attach_openmp",
     "backward", "cubalif_backward", "cubalif_forward", "cuda_compile", "cuda_kernel_names",
-    "cuda_max_blocks", "cuda_spike_kernel_names", "forward", "pack_spikes", "rate_forward",
-    "surrogates", "unpack_spikes", "use_openmp",
+    "cuda_max_blocks", "cuda_spike_kernel_names", "event_conv2d", "event_conv2d_weight",
+    "forward", "pack_spikes", "rate_forward", "surrogates", "unpack_spikes", "use_openmp",
 ]
 
 __version__: str
@@ -96,6 +96,18 @@ def pack_spikes(ctx: Cuda, **bufs: _Buf | None) -> int: ...
 def unpack_spikes(ctx: Cpu, **bufs: _Buf | None) -> None: ...
 @overload
 def unpack_spikes(ctx: Cuda, **bufs: _Buf | None) -> int: ...
+
+# The event convolution of spikes (snnrs.event_conv; CPU only, a RuntimeError on a Cuda context).
+# `shape` is (batch, c_in, height, width, c_out, kernel_h, kernel_w); `stride` and `padding` are
+# (h, w). event_conv2d(x, weight, y, bias=None) and event_conv2d_weight(x, grad_y, grad_weight),
+# float32 buffers checked against the geometry; each returns None when every element of x was
+# +0.0 or +1.0, else the index of the first that was not (the output is then unspecified).
+def event_conv2d(ctx: Cpu, shape: tuple[int, int, int, int, int, int, int],
+                 stride: tuple[int, int], padding: tuple[int, int], groups: int,
+                 **bufs: _Buf | None) -> int | None: ...
+def event_conv2d_weight(ctx: Cpu, shape: tuple[int, int, int, int, int, int, int],
+                        stride: tuple[int, int], padding: tuple[int, int], groups: int,
+                        **bufs: _Buf | None) -> int | None: ...
 
 # Parallel loops on the GNU OpenMP runtime at `path` (torch's libgomp); RuntimeError when it
 # cannot be loaded or lacks GOMP_parallel. use_openmp returns whether OpenMP is now in use.

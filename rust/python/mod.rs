@@ -350,6 +350,7 @@ op_function!(
 );
 
 mod cuba;
+mod event_conv;
 mod spikes;
 
 /// Runs `f` without the GIL, turning a panic into a RuntimeError.
@@ -390,6 +391,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rate_forward, m)?)?;
     cuba::register(m)?;
     spikes::register(m)?;
+    event_conv::register(m)?;
     m.add_function(wrap_pyfunction!(surrogates, m)?)?;
     m.add_function(wrap_pyfunction!(attach_openmp, m)?)?;
     m.add_function(wrap_pyfunction!(use_openmp, m)?)?;
