@@ -18,6 +18,7 @@ from torch import Tensor
 
 from . import _buffers, _core, _threads
 from .backends._native import buf, maybe_buf
+from .backends.cpu import _context
 
 __all__ = ["event_conv2d", "event_conv2d_weight"]
 
@@ -77,11 +78,6 @@ def _not_spikes(x: Tensor, index: int) -> ValueError:
                       f"(row-major) is {value!r}")
 
 
-def _context() -> _core.Cpu:
-    _threads.choose_on_first_use()
-    return _core.Cpu(torch.get_num_threads())
-
-
 def _forward(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple[int, int],
              padding: tuple[int, int], shape: tuple[int, ...]) -> Tensor:
     groups = shape[1] // weight.shape[1]
@@ -91,6 +87,7 @@ def _forward(x: Tensor, weight: Tensor, bias: Tensor | None, stride: tuple[int, 
     y = _buffers.empty(torch.Size((shape[0], shape[4], oh, ow)), torch.float32)
     x, weight = x.detach().contiguous(), weight.detach().contiguous()
     bias = None if bias is None else bias.detach().contiguous()
+    _threads.choose_on_first_use()
     bad = _core.event_conv2d(_context(), shape, stride, padding, groups, x=buf(x),
                              weight=buf(weight), y=buf(y), bias=maybe_buf(bias))
     if bad is not None:
@@ -128,6 +125,7 @@ def event_conv2d_weight(x: Tensor, weight_shape: torch.Size | tuple[int, ...], g
         raise ValueError(f"grad_y has shape {tuple(grad_y.shape)}, expected {want}")
     grad_w = torch.empty(weight_shape)
     x, grad_y = x.detach().contiguous(), grad_y.detach().contiguous()
+    _threads.choose_on_first_use()
     bad = _core.event_conv2d_weight(_context(), shape, stride, padding, groups, x=buf(x),
                                     grad_y=buf(grad_y), grad_weight=buf(grad_w))
     if bad is not None:
